@@ -1,0 +1,25 @@
+"""Start the assistant's web app (`python app.py --help` lists every setting)."""
+
+import argparse
+import logging
+import threading
+
+from assistant.config import add_arguments, from_arguments
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse settings, warm the model up in the background, and serve the chat."""
+    parser = argparse.ArgumentParser(description="Chat with the assistant in your browser. Flags override ASSISTANT_* variables.")
+    add_arguments(parser)
+    config = from_arguments(parser.parse_args(argv))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from assistant import Assistant
+    from ui import launch
+
+    assistant = Assistant(config)
+    threading.Thread(target=assistant.warm_up, name="warm-up", daemon=True).start()
+    launch(assistant)
+
+
+if __name__ == "__main__":
+    main()

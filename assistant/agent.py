@@ -1,0 +1,155 @@
+"""The tool-token loop: generate, run any `<K>query</K>` call, append `<K-r>result</K-r>`, repeat; a call-free output is the answer."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+from assistant.backends.base import Backend
+from assistant.decision import ToolDecision
+from assistant.markup import ParsedAnswer, ParsedCall, closing, held_back, opening, parse, render_call, render_result, strip_markup
+from assistant.prompts import AgentPrompt, PastTurn, load
+from assistant.types import Call, Event, FinalAnswer, Notice, Outcome, TextDelta, Timings, ToolCall, ToolResult
+from tools.registry import ToolContext, ToolRegistry
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    """Knobs of the loop; defaults documented in the README's configuration table."""
+
+    max_steps: int = 8  # tool calls per turn; at the cap a final answer is forced
+    max_answer_tokens: int = 160
+    max_query_tokens: int = 48
+    max_result_chars: int = 600  # tool results are cut to this before the model reads them
+    constrained: bool = True  # score the decision point when the backend can (see assistant/decision.py)
+    calibrate: bool = True
+    include_query: bool = True  # spec: put the model's call (not only the result) into the next input
+    context_chars: int = 6000  # transcript budget; the oldest session turns are dropped first
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_steps <= 64:
+            raise ValueError(f"max_steps must be between 1 and 64, got {self.max_steps}")
+        if self.max_answer_tokens < 1 or self.max_query_tokens < 1 or self.max_result_chars < 20:
+            raise ValueError("token and character limits must be positive (max_result_chars at least 20)")
+
+
+class Agent:
+    """Runs one user message through the model and the tools, yielding typed events."""
+
+    def __init__(self, backend: Backend, tools: ToolRegistry, *, settings: AgentSettings = AgentSettings(), prompt: str = "agent") -> None:
+        self.backend = backend
+        self.tools = tools
+        self.settings = settings
+        self.prompt = AgentPrompt(list(tools.tools.values()), name=prompt)
+        data = load(prompt)
+        self.answer_stops: list[str] = list(data["stop"])
+        self._neutral = [self.prompt.preamble + self.prompt.user_turn(text) for text in data["calibration_inputs"]]
+        self.decision = ToolDecision(backend, tools.names(), calibrate=settings.calibrate) if self._constrained else None
+        self._calibrated = False
+
+    @property
+    def _constrained(self) -> bool:
+        return self.settings.constrained and self.backend.can_score and bool(self.tools.names())
+
+    def decide(self, transcript: str, *, first_step: bool) -> str | None:
+        """Constrained choice of the next tool (None: answer directly)."""
+        assert self.decision is not None, "decide() needs a backend that can score"
+        if self.settings.calibrate and not self._calibrated:
+            self.decision.calibrate_on(self._neutral)
+            self._calibrated = True
+        return self.decision.choose(transcript, first_step=first_step)
+
+    def run(self, message: str, *, ctx: ToolContext, context: Sequence[PastTurn] = ()) -> Iterator[Event]:
+        """Yield TextDelta / ToolCall / ToolResult / Notice events and finally one FinalAnswer."""
+        started = time.perf_counter()
+        transcript = self.prompt.transcript(message, context=context, budget_chars=self.settings.context_chars)
+        names = self.tools.names()
+        calls: list[Call] = []
+        spoken: list[str] = []  # answer text already streamed to the user, across steps
+        model_seconds = tool_seconds = 0.0
+        outcome = Outcome.ANSWER
+
+        for step in range(1, self.settings.max_steps + 2):
+            at_cap = step > self.settings.max_steps
+            tick = time.perf_counter()
+            output, shown = yield from self._step(transcript, step=step, tools=[] if at_cap else names)
+            model_seconds += time.perf_counter() - tick
+            spoken.append(strip_markup(shown, names))
+
+            parsed = parse(output, [] if at_cap else names)
+            if isinstance(parsed, ParsedAnswer):
+                if at_cap:
+                    outcome = Outcome.STEP_LIMIT
+                    yield Notice(f"I stopped after {self.settings.max_steps} tool calls and answered with what I had.", "step_limit")
+                text = " ".join(part for part in spoken if part)
+                if not text:
+                    text = self._fallback(calls)
+                    yield TextDelta(text)
+                timings = Timings(model=model_seconds, tools=tool_seconds, total=time.perf_counter() - started)
+                yield FinalAnswer(text=text, calls=tuple(calls), outcome=outcome, timings=timings)
+                return
+
+            assert isinstance(parsed, ParsedCall)
+            yield ToolCall(parsed.tool, parsed.query, step)
+            result = self.tools.run(parsed.tool, parsed.query, ctx)
+            tool_seconds += result.seconds
+            text = result.text if len(result.text) <= self.settings.max_result_chars else result.text[: self.settings.max_result_chars] + "…"
+            calls.append(Call(parsed.tool, parsed.query, text, result.seconds, result.ok, step))
+            yield ToolResult(parsed.tool, parsed.query, text, result.seconds, result.ok, step)
+            said = f" {parsed.before}" if parsed.before else ""
+            call = f" {render_call(parsed.tool, parsed.query)}" if self.settings.include_query else ""
+            transcript += said + call + render_result(parsed.tool, text)
+        raise AssertionError("the loop always returns at the step cap")  # pragma: no cover
+
+    def plan(self, message: str, *, context: Sequence[PastTurn] = ()) -> ParsedAnswer | ParsedCall:
+        """What the model does first for a message (call or answer), without running any tool."""
+        transcript = self.prompt.transcript(message, context=context, budget_chars=self.settings.context_chars)
+        steps = self._step(transcript, step=1, tools=self.tools.names())
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return parse(done.value[0], self.tools.names())
+
+    def _step(self, transcript: str, *, step: int, tools: Sequence[str]) -> Iterator[Event]:
+        """One model output: the constrained decision (when possible), then free generation from there."""
+        forced = ""
+        if self._constrained and tools:
+            choice = self.decide(transcript, first_step=step == 1)
+            forced = f" {opening(choice)}" if choice else ""
+        return (yield from self._generate(transcript, forced=forced, tools=tools))
+
+    def _generate(self, transcript: str, *, forced: str, tools: Sequence[str]) -> Iterator[Event]:
+        """Stream one model output; answer text goes out as TextDelta until an opening tag shows up.
+
+        Returns (the whole output including `forced`, the text of it that was streamed to the user).
+        """
+        stops = [*self.answer_stops, *(closing(t) for t in tools)]
+        openers = [opening(t) for t in tools]
+        output, sent = forced, len(forced)
+        calling = bool(forced)
+        limit = self.settings.max_query_tokens if calling else self.settings.max_answer_tokens
+        for piece in self.backend.stream(transcript + forced, stop=stops, max_tokens=limit):
+            output += piece
+            if calling:
+                continue
+            tag_at = min((i for i in (output.find(o, sent) for o in openers) if i >= 0), default=-1)
+            end = tag_at if tag_at >= 0 else len(output) - held_back(output, openers)
+            if end > sent:
+                yield TextDelta(output[sent:end])
+                sent = end
+            calling = tag_at >= 0
+        if not calling and len(output) > sent:
+            yield TextDelta(output[sent:])
+            sent = len(output)
+        return output, output[len(forced):sent]
+
+    def _fallback(self, calls: Sequence[Call]) -> str:
+        """What to say when the model produced no answer text."""
+        if calls and calls[-1].ok:
+            return f"Here is what I found: {calls[-1].result}"
+        return "Sorry, I don't have a good answer to that. Could you rephrase it?"

