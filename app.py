@@ -5,13 +5,17 @@ import logging
 import threading
 
 from assistant.config import add_arguments, from_arguments
+from assistant.errors import ConfigError
 
 
 def main(argv: list[str] | None = None) -> None:
     """Parse settings, warm the model up in the background, and serve the chat."""
     parser = argparse.ArgumentParser(description="Chat with the assistant in your browser. Flags override ASSISTANT_* variables.")
     add_arguments(parser)
-    config = from_arguments(parser.parse_args(argv))
+    try:
+        config = from_arguments(parser.parse_args(argv))
+    except ConfigError as exc:
+        parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from assistant import Assistant
     from ui import launch

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass
 from typing import Iterator, Sequence
@@ -12,10 +11,8 @@ from assistant.decision import ToolDecision
 from assistant.markup import ParsedAnswer, ParsedCall, closing, held_back, opening, parse, render_call, render_result, strip_markup
 from assistant.prompts import AgentPrompt, PastTurn, load
 from assistant.types import Call, Event, FinalAnswer, Notice, Outcome, TextDelta, Timings, ToolCall, ToolResult
+from memory.embeddings import Embedder
 from tools.registry import ToolContext, ToolRegistry
-
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class AgentSettings:
@@ -26,7 +23,6 @@ class AgentSettings:
     max_query_tokens: int = 48
     max_result_chars: int = 600  # tool results are cut to this before the model reads them
     constrained: bool = True  # score the decision point when the backend can (see assistant/decision.py)
-    calibrate: bool = True
     include_query: bool = True  # spec: put the model's call (not only the result) into the next input
     context_chars: int = 6000  # transcript budget; the oldest session turns are dropped first
 
@@ -40,28 +36,18 @@ class AgentSettings:
 class Agent:
     """Runs one user message through the model and the tools, yielding typed events."""
 
-    def __init__(self, backend: Backend, tools: ToolRegistry, *, settings: AgentSettings = AgentSettings(), prompt: str = "agent") -> None:
+    def __init__(self, backend: Backend, tools: ToolRegistry, *, settings: AgentSettings = AgentSettings(), prompt: str = "agent",
+                 embedder: Embedder | None = None) -> None:
         self.backend = backend
         self.tools = tools
         self.settings = settings
-        self.prompt = AgentPrompt(list(tools.tools.values()), name=prompt)
-        data = load(prompt)
-        self.answer_stops: list[str] = list(data["stop"])
-        self._neutral = [self.prompt.preamble + self.prompt.user_turn(text) for text in data["calibration_inputs"]]
-        self.decision = ToolDecision(backend, tools.names(), calibrate=settings.calibrate) if self._constrained else None
-        self._calibrated = False
+        self.prompt = AgentPrompt(list(tools.tools.values()), name=prompt, embedder=embedder)
+        self.answer_stops: list[str] = list(load(prompt)["stop"])
+        self.decision = ToolDecision(backend, tools.names()) if self._constrained else None
 
     @property
     def _constrained(self) -> bool:
         return self.settings.constrained and self.backend.can_score and bool(self.tools.names())
-
-    def decide(self, transcript: str, *, first_step: bool) -> str | None:
-        """Constrained choice of the next tool (None: answer directly)."""
-        assert self.decision is not None, "decide() needs a backend that can score"
-        if self.settings.calibrate and not self._calibrated:
-            self.decision.calibrate_on(self._neutral)
-            self._calibrated = True
-        return self.decision.choose(transcript, first_step=first_step)
 
     def run(self, message: str, *, ctx: ToolContext, context: Sequence[PastTurn] = ()) -> Iterator[Event]:
         """Yield TextDelta / ToolCall / ToolResult / Notice events and finally one FinalAnswer."""
@@ -76,7 +62,7 @@ class Agent:
         for step in range(1, self.settings.max_steps + 2):
             at_cap = step > self.settings.max_steps
             tick = time.perf_counter()
-            output, shown = yield from self._step(transcript, step=step, tools=[] if at_cap else names)
+            output, shown = yield from self._step(transcript, tools=[] if at_cap else names)
             model_seconds += time.perf_counter() - tick
             spoken.append(strip_markup(shown, names))
 
@@ -108,22 +94,22 @@ class Agent:
     def plan(self, message: str, *, context: Sequence[PastTurn] = ()) -> ParsedAnswer | ParsedCall:
         """What the model does first for a message (call or answer), without running any tool."""
         transcript = self.prompt.transcript(message, context=context, budget_chars=self.settings.context_chars)
-        steps = self._step(transcript, step=1, tools=self.tools.names())
+        steps = self._step(transcript, tools=self.tools.names())
         while True:
             try:
                 next(steps)
             except StopIteration as done:
                 return parse(done.value[0], self.tools.names())
 
-    def _step(self, transcript: str, *, step: int, tools: Sequence[str]) -> Iterator[Event]:
+    def _step(self, transcript: str, *, tools: Sequence[str]) -> Iterator[Event]:
         """One model output: the constrained decision (when possible), then free generation from there."""
-        forced = ""
-        if self._constrained and tools:
-            choice = self.decide(transcript, first_step=step == 1)
-            forced = f" {opening(choice)}" if choice else ""
-        return (yield from self._generate(transcript, forced=forced, tools=tools))
+        choice = self.decision.choose(transcript) if self.decision is not None and tools else None
+        answering = not tools or (self.decision is not None and choice is None)
+        forbid = tuple(opening(t) for t in self.tools.names()) if answering else ()  # once answering, no tag may start
+        forced = f" {opening(choice)}" if choice else ""
+        return (yield from self._generate(transcript, forced=forced, tools=tools, forbid=forbid))
 
-    def _generate(self, transcript: str, *, forced: str, tools: Sequence[str]) -> Iterator[Event]:
+    def _generate(self, transcript: str, *, forced: str, tools: Sequence[str], forbid: Sequence[str] = ()) -> Iterator[Event]:
         """Stream one model output; answer text goes out as TextDelta until an opening tag shows up.
 
         Returns (the whole output including `forced`, the text of it that was streamed to the user).
@@ -133,7 +119,7 @@ class Agent:
         output, sent = forced, len(forced)
         calling = bool(forced)
         limit = self.settings.max_query_tokens if calling else self.settings.max_answer_tokens
-        for piece in self.backend.stream(transcript + forced, stop=stops, max_tokens=limit):
+        for piece in self.backend.stream(transcript + forced, stop=stops, max_tokens=limit, forbid=forbid):
             output += piece
             if calling:
                 continue

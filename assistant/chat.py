@@ -71,7 +71,7 @@ class Assistant:
         tool_list = tools if tools is not None else self._default_tools()
         self.tools = ToolRegistry.of(tool_list, timeout=self.config.tool_timeout)
         settings = AgentSettings(max_steps=self.config.max_steps, constrained=self.config.constrained)
-        self.agent = Agent(self.backend, self.tools, settings=settings)
+        self.agent = Agent(self.backend, self.tools, settings=settings, embedder=self.embedder)
         self._sessions: dict[str, Session] = {}
         self._sessions_lock = threading.Lock()
         self._transcriber = None

@@ -20,7 +20,6 @@ def parser() -> argparse.ArgumentParser:
                                description="Answer one message. Settings come from flags, then ASSISTANT_* variables, then defaults.")
     chat.add_argument("message", help="what to ask")
     chat.add_argument("--user", required=True, help="whose memories and reminders to use")
-    chat.add_argument("--timezone", dest="user_timezone", default=None, help="the user's timezone, e.g. Europe/Paris")
     chat.add_argument("--json", action="store_true", help="print {text, calls, ...} as JSON instead of text")
     add_arguments(chat)
     return root
@@ -32,17 +31,19 @@ def _chat(args: argparse.Namespace) -> int:
     assistant = Assistant(from_arguments(args))
     message = args.message.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
     if args.json:
-        turn = assistant.chat(message, user_id=args.user, timezone=args.user_timezone)
+        turn = assistant.chat(message, user_id=args.user)
         print(json.dumps(turn.to_dict(), ensure_ascii=False, indent=2))
         return 0 if turn.outcome.value in ("answer", "step_limit") else 1
-    ok = True
-    for event in assistant.stream(message, user_id=args.user, timezone=args.user_timezone):
+    ok, started = True, False
+    for event in assistant.stream(message, user_id=args.user):
         if isinstance(event, ToolCall):
             print(f"  → {event.tool}: {event.query}", file=sys.stderr)
         elif isinstance(event, ToolResult):
             print(f"  ← {event.result}  ({event.seconds:.2f} s)", file=sys.stderr)
         elif isinstance(event, TextDelta):
-            print(event.text, end="", flush=True)
+            text = event.text if started else event.text.lstrip()
+            started = started or bool(text)
+            print(text, end="", flush=True)
         elif getattr(event, "outcome", None) is not None:
             ok = event.outcome.value in ("answer", "step_limit")
     print()

@@ -121,7 +121,8 @@ def main(argv: list[str] | None = None) -> int:
         if mode == "constrained" and not assistant.backend.can_score:
             print(f"(skipping constrained: the {assistant.backend.name} backend cannot score)")
             continue
-        assistant.agent = Agent(assistant.backend, assistant.tools, settings=replace(assistant.agent.settings, constrained=mode == "constrained"))
+        settings = replace(assistant.agent.settings, constrained=mode == "constrained")
+        assistant.agent = Agent(assistant.backend, assistant.tools, settings=settings, embedder=assistant.embedder)
         rows = evaluate(assistant, cases, label=mode)
         summary[mode] = {"summary": score(rows, assistant.tools.names()), "rows": rows}
         print(report(f"{assistant.backend.describe()} [{mode}]", summary[mode]["summary"]))

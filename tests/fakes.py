@@ -27,6 +27,7 @@ class ScriptedBackend(Backend):
         self.can_score = decisions is not None
         self.chunk = chunk
         self.prompts: list[str] = []
+        self.forbids: list[tuple[str, ...]] = []
         self.lock = threading.Lock()
 
     def enqueue(self, *outputs: str) -> "ScriptedBackend":
@@ -34,20 +35,20 @@ class ScriptedBackend(Backend):
         self.outputs.extend(outputs)
         return self
 
-    def stream(self, prompt: str, *, stop: Sequence[str] = (), max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+    def stream(self, prompt: str, *, stop: Sequence[str] = (), max_tokens: int = 256, temperature: float = 0.0,
+               forbid: Sequence[str] = ()) -> Iterator[str]:
         """Yield the next scripted output (or an empty one when the script ran out)."""
         with self.lock:
             self.prompts.append(prompt)
+            self.forbids.append(tuple(forbid))
             text = self.outputs.popleft() if self.outputs else ""
         pieces = (text[i : i + self.chunk] for i in range(0, len(text), self.chunk))
         yield from until_stop(pieces, stop)
 
     def score(self, prompt: str, continuations: Sequence[str], *, otherwise: bool = False) -> list[float]:
-        """Prefer the next scripted decision; neutral prompts (calibration) score everything equal."""
+        """Prefer the next scripted decision."""
         if self.decisions is None:
             raise NotImplementedError
-        if prompt.rstrip().endswith(("N/A\nAssistant:", "[message]\nAssistant:")):
-            return [0.0] * (len(continuations) + int(otherwise))
         want = self.decisions.popleft() if self.decisions else None
         scores = [0.0 if c.strip() == f"<{want}>" else -5.0 for c in continuations]
         if otherwise:

@@ -97,6 +97,7 @@ def test_step_cap_forces_a_final_answer():
     assert answer.outcome is Outcome.STEP_LIMIT
     assert any(isinstance(e, Notice) and e.kind == "step_limit" for e in events)
     assert answer.text == "Best I can do."  # the forced answer's markup is stripped
+    assert backend.forbids[:3] == [()] * 3 and backend.forbids[3] == ("<api1>", "<api2>")  # at the cap, tags are forbidden
 
 
 def test_step_cap_with_no_answer_text_falls_back_to_the_last_result():
@@ -193,6 +194,7 @@ def test_constrained_decision_to_answer_streams_the_answer():
     backend = ScriptedBackend([" Hi!"], decisions=[None])
     answer = final(run(make_agent(backend)))
     assert answer.text == "Hi!" and answer.calls == ()
+    assert backend.forbids == [("<api1>", "<api2>")]  # once the model chose to answer, no tag may start
 
 
 def test_plan_reports_the_first_step_without_running_tools():

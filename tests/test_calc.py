@@ -95,6 +95,7 @@ def test_calc_exact(query: str, expected: str) -> None:
         ("1 < 2", "only arithmetic"),
         ("max(1, 2, key=abs)", "only arithmetic"),
         ("🍎 + 1", "cannot read"),
+        ("<pct 1.2.3>", "cannot read"),
         ("17 * ", "cannot read"),
         ("what is", "no expression"),
         ("?", "no expression"),

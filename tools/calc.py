@@ -59,7 +59,7 @@ def normalise(text: str) -> str:
         text = re.sub(r"(?<=\d),(?=\d{3}(?!\d))", "", text)
     for pattern, replacement in _REWRITES:
         text = re.sub(pattern, replacement, text)
-    text = re.sub(r"<pct ([\d.]+)>", _percent, text)
+    text = re.sub(rf"<pct ({_NUMBER})>", _percent, text)
     return " ".join(text.split()).lstrip("=?! ").rstrip("=?!. ")
 
 

@@ -15,6 +15,7 @@ import httpx
 from tools.registry import Tool, ToolContext, ToolInputError, tool
 
 MAX_DAYS_AHEAD = 14
+MAX_PLACE_CHARS = 80
 GEOCODING_URL = "https://geocoding-api.open-meteo.com/v1/search"
 FORECAST_URL = "https://api.open-meteo.com/v1/forecast"
 DAILY = "weathercode,temperature_2m_max,temperature_2m_min,precipitation_probability_max"
@@ -39,14 +40,15 @@ FILLER = frozenset(
 _NUMBERS = {w: n for n, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve "
                                          "thirteen fourteen".split())} | {"a": 1, "an": 1, "a couple of": 2}
 _NUMBER = r"\d+|" + "|".join(sorted(_NUMBERS, key=len, reverse=True))
-_WEEKDAY = r"mon(?:day)?|tue(?:s|sday)?|wed(?:nesday)?|thu(?:r|rs|rsday)?|fri(?:day)?|sat(?:urday)?|sun(?:day)?"
+_WEEKDAY = r"(?:mon|tues|wednes|thurs|fri|satur|sun)day|mon|tues?|wed|thu(?:rs?)?|fri|sat|(?<=on\s|xt\s|is\s)sun"
 _LEAD = r"(?:\b(?:on|for|this|the|coming)\s+)*"
 _DAY_PHRASES = (
     ("after", rf"{_LEAD}\bday\s+after\s+tomorrow\b"),
     ("tomorrow", rf"{_LEAD}\b(?:tomorrow|tmrw|tomorow|tommorow)(?:\s+(?:morning|afternoon|evening|night))?\b"),
     ("ahead", rf"\b(?:in|within)\s+(?P<n>{_NUMBER})\s+(?P<unit>days?|weeks?)\b|"
               rf"\b(?P<n2>{_NUMBER})\s+(?P<unit2>days?|weeks?)\s+from\s+now\b"),
-    ("today", rf"{_LEAD}\b(?:today|tonight|right\s+now|now|(?:this\s+)?(?:morning|afternoon|evening))\b"),
+    ("today", rf"{_LEAD}\b(?:today|tonight|right\s+now|now|(?:this\s+)?(?:morning|afternoon|evening|week)|"
+              r"(?:over\s+)?the\s+(?:next|coming)\s+few\s+days)\b"),
     ("yesterday", r"\byesterday\b"),
     ("weekend", rf"{_LEAD}\b(?P<next>next\s+)?weekend\b"),
     ("next week", rf"{_LEAD}\bnext\s+week\b"),
@@ -91,7 +93,7 @@ class DemoWeather:
         if high <= 1 and rain >= 60:
             condition = "snow"
         wind = 3 + day_bytes[3] % 35
-        line = _summary(name.title() or "Somewhere", day, condition, low, high, rain)
+        line = _summary(name.title()[:MAX_PLACE_CHARS] or "Somewhere", day, condition, low, high, rain)
         return f"{line}, wind {wind} km/h (demo data)"
 
 
@@ -116,16 +118,16 @@ class OpenMeteoWeather:
             response = self.client.get(url, params=params)
         except httpx.HTTPError as exc:
             raise WeatherUnavailable(f"could not reach Open-Meteo ({type(exc).__name__}); try again later") from exc
-        if response.status_code != 200:
-            try:
-                reason = str(response.json().get("reason", ""))[:120]
-            except ValueError:
-                reason = ""
-            raise WeatherUnavailable(f"Open-Meteo answered HTTP {response.status_code} {reason}".strip())
         try:
-            return response.json()
-        except ValueError as exc:
-            raise WeatherUnavailable("Open-Meteo sent an unreadable answer") from exc
+            data = response.json()
+        except ValueError:
+            data = None
+        if response.status_code != 200:
+            reason = str(data.get("reason", ""))[:120] if isinstance(data, dict) else ""
+            raise WeatherUnavailable(f"Open-Meteo answered HTTP {response.status_code} {reason}".strip())
+        if not isinstance(data, dict):
+            raise WeatherUnavailable("Open-Meteo sent an unreadable answer")
+        return data
 
     def forecast(self, place: str, day: date) -> str:
         """Geocode the place, then fetch that day's daily forecast."""
@@ -151,26 +153,33 @@ class OpenMeteoWeather:
 
 def parse_request(request: str, *, today: date) -> tuple[str, list[date]]:
     """Split 'weather in Berlin on Friday' into ('Berlin', [the coming Friday]); a weekend gives two days."""
-    text, offset, span = request, 0, 1
+    text, offset, found = request, 0, ""
     for kind, pattern in _DAY_PHRASES:
         match = re.search(pattern, text, flags=re.IGNORECASE)
         if match:
-            offset = _day_offset(kind, match, today)
-            first = today + timedelta(days=offset)
-            span = 2 if kind == "weekend" and first.weekday() == 5 else 1
-            text = text[: match.start()] + " " + text[match.end():]
+            offset, found = _day_offset(kind, match, today), kind
+            text = re.sub(pattern, " ", text, flags=re.IGNORECASE)
             break
     words = re.sub(r"[?!.;:]", " ", text).split()
     while words and words[0].lower().strip(",") in FILLER:
         words.pop(0)
     while words and words[-1].lower().strip(",") in FILLER:
         words.pop()
+    lowered = [word.lower() for word in words]
+    for marker in ("in", "for"):  # 'how warm will it get in Madrid' -> 'Madrid'
+        if len(words) > 2 and marker in lowered[1:-1]:
+            words = words[len(lowered) - lowered[::-1].index(marker):]
+            lowered = [word.lower() for word in words]
     place = " ".join(words).strip(" ,")
     if not place:
         raise ToolInputError("which place? Name a city, e.g. Paris tomorrow")
+    if len(place) > MAX_PLACE_CHARS:
+        raise ToolInputError("that place name is too long; give just the city, e.g. Paris tomorrow")
     if not 0 <= offset <= MAX_DAYS_AHEAD:
         raise ToolInputError(f"I can only forecast from today up to {MAX_DAYS_AHEAD} days ahead")
-    return place, [today + timedelta(days=offset + i) for i in range(span) if offset + i <= MAX_DAYS_AHEAD]
+    first = today + timedelta(days=offset)
+    span = 2 if found == "weekend" and first.weekday() == 5 and offset < MAX_DAYS_AHEAD else 1
+    return place, [first + timedelta(days=i) for i in range(span)]
 
 
 def _day_offset(kind: str, match: re.Match[str], today: date) -> int:
@@ -186,7 +195,7 @@ def _day_offset(kind: str, match: re.Match[str], today: date) -> int:
             raise ToolInputError("write dates as YYYY-MM-DD, e.g. 2024-05-20") from None
     if kind == "weekend":
         if today.weekday() >= 5:  # already the weekend: 'this' is today, 'next' is the coming Saturday
-            return (5 - today.weekday()) % 7 or 7 if "next" in groups else 0
+            return ((5 - today.weekday()) % 7 or 7) if "next" in groups else 0
         return 5 - today.weekday()
     if kind == "weekday":
         ahead = (WEEKDAYS.index(next(d for d in WEEKDAYS if d.startswith(groups["wd"][:3]))) - today.weekday()) % 7

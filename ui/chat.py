@@ -58,12 +58,13 @@ def chat_events(assistant: Assistant, message: str, history: list[dict], *, user
                 bubble["metadata"] = {**bubble["metadata"], "status": "done", "duration": round(event.seconds, 2)}
         elif isinstance(event, TextDelta):
             text += event.text
-            if answer is None:
+            if answer is None and text.strip():
                 answer = {"role": "assistant", "content": ""}
                 history.append(answer)
-            answer["content"] = shown(text.strip())
-        elif isinstance(event, Notice):
-            gr.Info(event.text) if event.kind == "step_limit" else None
+            if answer is not None:
+                answer["content"] = shown(text.strip())
+        elif isinstance(event, Notice) and event.kind == "step_limit":
+            gr.Info(event.text)
         elif isinstance(event, FinalAnswer):
             if answer is None:
                 answer = {"role": "assistant", "content": ""}

@@ -16,12 +16,18 @@ class Backend(ABC):
     can_score: bool = False
 
     @abstractmethod
-    def stream(self, prompt: str, *, stop: Sequence[str] = (), max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
-        """Yield the continuation of `prompt` piece by piece, ending before the first stop string."""
+    def stream(self, prompt: str, *, stop: Sequence[str] = (), max_tokens: int = 256, temperature: float = 0.0,
+               forbid: Sequence[str] = ()) -> Iterator[str]:
+        """Yield the continuation of `prompt` piece by piece, ending before the first stop string.
 
-    def complete(self, prompt: str, *, stop: Sequence[str] = (), max_tokens: int = 256, temperature: float = 0.0) -> str:
+        `forbid` lists strings no token may start (the agent forbids tool tags once the model chose to
+        answer); backends that cannot constrain decoding ignore it.
+        """
+
+    def complete(self, prompt: str, *, stop: Sequence[str] = (), max_tokens: int = 256, temperature: float = 0.0,
+                 forbid: Sequence[str] = ()) -> str:
         """The whole continuation at once: drains `stream`."""
-        return "".join(self.stream(prompt, stop=stop, max_tokens=max_tokens, temperature=temperature))
+        return "".join(self.stream(prompt, stop=stop, max_tokens=max_tokens, temperature=temperature, forbid=forbid))
 
     def score(self, prompt: str, continuations: Sequence[str], *, otherwise: bool = False) -> list[float]:
         """Log-probability of each continuation after `prompt`.

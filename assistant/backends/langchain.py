@@ -33,7 +33,8 @@ class LangChainBackend(Backend):
         """The wrapped model's type."""
         return f"langchain: {type(self.chat_model).__name__}"
 
-    def stream(self, prompt: str, *, stop: Sequence[str] = (), max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+    def stream(self, prompt: str, *, stop: Sequence[str] = (), max_tokens: int = 256, temperature: float = 0.0,
+               forbid: Sequence[str] = ()) -> Iterator[str]:
         """Stream the chat model's reply, cut at the first stop string."""
         messages = [SystemMessage("Continue the transcript: write only the assistant's next output."), HumanMessage(prompt)]
 

@@ -132,16 +132,20 @@ class TransformersBackend(Backend):
         return self._last_logits
 
     # -- Backend --------------------------------------------------------------------------------------------
-    def stream(self, prompt: str, *, stop: Sequence[str] = (), max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+    def stream(self, prompt: str, *, stop: Sequence[str] = (), max_tokens: int = 256, temperature: float = 0.0,
+               forbid: Sequence[str] = ()) -> Iterator[str]:
         """Decode token by token (greedy at temperature 0), holding back text that may be the start of a stop string."""
         import torch
 
         self.load()
         with self._lock:
+            banned = torch.tensor(self._openers_for(tuple(forbid)), dtype=torch.long) if forbid else None
             logits = self._read(self._encode(prompt))
             generated: list[int] = []
             sent = 0
             for _ in range(max_tokens):
+                if banned is not None:
+                    logits = logits.index_fill(0, banned, float("-inf"))
                 if temperature > 0:
                     token = int(torch.multinomial(torch.softmax(logits / temperature, -1), 1))
                 else:

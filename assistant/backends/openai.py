@@ -67,7 +67,8 @@ class OpenAIBackend(Backend):
         except httpx.HTTPError as exc:
             raise BackendError(f"cannot reach the model server at {self.base_url}: {exc}") from exc
 
-    def stream(self, prompt: str, *, stop: Sequence[str] = (), max_tokens: int = 256, temperature: float = 0.0) -> Iterator[str]:
+    def stream(self, prompt: str, *, stop: Sequence[str] = (), max_tokens: int = 256, temperature: float = 0.0,
+               forbid: Sequence[str] = ()) -> Iterator[str]:
         """Stream a completion; stop strings beyond the server's limit are applied here."""
         url, body = self._request(prompt, stop, max_tokens, temperature)
         yield from until_stop(self._pieces(url, body), stop)

@@ -1,0 +1,124 @@
+"""The Assistant facade: input checks, sessions, memory writes after the answer, failures as messages."""
+
+import threading
+
+import pytest
+
+from assistant.chat import Assistant
+from assistant.errors import BackendError
+from assistant.types import FinalAnswer, Outcome
+from tests.fakes import ScriptedBackend
+from tools.calc import calc
+
+
+def make(config, embedder, clock, *outputs, backend=None):
+    backend = backend or ScriptedBackend(outputs)
+    return Assistant(config, backend=backend, embedder=embedder, clock=clock, tools=[calc]), backend
+
+
+def test_acceptance_shape_of_a_calc_turn(config, embedder, clock):
+    assistant, _ = make(config, embedder, clock, " <calc>17 * 23</calc>", " 17 times 23 is 391.")
+    turn = assistant.chat("What is 17 times 23?", user_id="demo")
+    assert turn.to_dict()["calls"][0] | {"seconds": 0} == {"tool": "calc", "query": "17 * 23", "result": "17 * 23 = 391", "seconds": 0, "ok": True}
+    assert "391" in turn.text and turn.outcome is Outcome.ANSWER
+
+
+@pytest.mark.parametrize("message", ["", "   ", "\n\t", None])
+def test_empty_messages_are_refused_without_running_the_model(config, embedder, clock, message):
+    assistant, backend = make(config, embedder, clock)
+    turn = assistant.chat(message, user_id="demo")
+    assert turn.outcome is Outcome.REJECTED and "empty" in turn.text
+    assert backend.prompts == []
+
+
+def test_huge_messages_are_refused_with_the_limit(config, embedder, clock):
+    assistant, backend = make(config, embedder, clock)
+    turn = assistant.chat("a" * 50_000, user_id="demo")
+    assert turn.outcome is Outcome.REJECTED
+    assert "50,000" in turn.text and "4,000" in turn.text
+    assert backend.prompts == []
+
+
+def test_emoji_and_invalid_unicode_reach_the_model_cleanly(config, embedder, clock):
+    assistant, backend = make(config, embedder, clock, " Nice! 🎉")
+    turn = assistant.chat("party time 🎉🎂 \udcff\x00", user_id="demo")
+    assert turn.text == "Nice! 🎉"
+    assert "party time 🎉🎂 ?" in backend.prompts[0]
+
+
+@pytest.mark.parametrize("user", ["", "   ", "x" * 65])
+def test_bad_user_ids_are_refused(config, embedder, clock, user):
+    assistant, backend = make(config, embedder, clock)
+    assert assistant.chat("hi", user_id=user).outcome is Outcome.REJECTED
+    assert backend.prompts == []
+
+
+class Broken(ScriptedBackend):
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def stream(self, prompt, **kwargs):
+        raise self.error
+        yield  # pragma: no cover
+
+
+@pytest.mark.parametrize("error", [BackendError("server down"), RuntimeError("bug")])
+def test_backend_failures_become_an_apology_not_a_traceback(config, embedder, clock, error):
+    assistant, _ = make(config, embedder, clock, backend=Broken(error))
+    events = list(assistant.stream("hi", user_id="demo"))
+    assert isinstance(events[-1], FinalAnswer) and events[-1].outcome is Outcome.FAILED
+    assert events[-1].text.startswith("Sorry")
+    assert "Traceback" not in events[-1].text
+
+
+def test_session_context_is_per_session_and_cleared_at_the_end(config, embedder, clock):
+    assistant, backend = make(config, embedder, clock, " Nice to meet you, Ann.", " You are Ann.", " Who?")
+    assistant.chat("My name is Ann", user_id="ann", session_id="s1")
+    assistant.chat("Who am I", user_id="ann", session_id="s1")
+    assert "User: My name is Ann\nAssistant: Nice to meet you, Ann." in backend.prompts[1]
+    assistant.end_session("s1")
+    assistant.chat("Who am I", user_id="ann", session_id="s1")
+    assert "My name is Ann\nAssistant: Nice" not in backend.prompts[2]
+
+
+def test_a_session_id_never_carries_another_users_context(config, embedder, clock):
+    assistant, backend = make(config, embedder, clock, " ok", " ok")
+    assistant.chat("my secret is 1234", user_id="alice", session_id="shared")
+    assistant.chat("what did the last person say", user_id="bob", session_id="shared")
+    assert "1234" not in backend.prompts[1]
+
+
+def test_memories_are_written_after_the_answer_and_per_user(config, embedder, clock):
+    assistant, _ = make(config, embedder, clock, " Noted!", " ok")
+    assistant.chat("My dog is called Rex", user_id="alice")
+    assert [m.text for m in assistant.memory.recall("alice", "dog called")] == ["My dog is called Rex"]
+    assert assistant.memory.recall("bob", "dog called") == []
+    assistant.chat("What is my dog called?", user_id="alice")  # questions are not stored as facts
+    assert len(assistant.memory.recall("alice", "dog called")) == 1
+
+
+def test_nothing_is_written_while_generating(config, embedder, clock):
+    backend = ScriptedBackend([" Noted, Rex!"])
+    assistant, _ = make(config, embedder, clock, backend=backend)
+    stream = assistant.stream("My dog is called Rex", user_id="alice")
+    for event in stream:
+        if isinstance(event, FinalAnswer):
+            assert assistant.memory.recall("alice", "dog called Rex") == []
+    assert len(assistant.memory.recall("alice", "dog called Rex")) == 1
+
+
+def test_concurrent_users_get_their_own_answers(config, embedder, clock):
+    backend = ScriptedBackend([" answer"] * 8)
+    assistant, _ = make(config, embedder, clock, backend=backend)
+    results = {}
+
+    def ask(name):
+        results[name] = assistant.chat(f"hello from {name}", user_id=name, session_id=name)
+
+    threads = [threading.Thread(target=ask, args=(f"user{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(turn.outcome is Outcome.ANSWER for turn in results.values()) and len(results) == 8
