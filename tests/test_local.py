@@ -1,13 +1,17 @@
 """The in-process backends with the real Gemma 3 270M: conversion, streaming, stop strings, scoring, prefix cache."""
 
 import math
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from assistant.backends.gguf import ensure_safetensors
 from assistant.backends.local import EmbeddedBackend, TransformersBackend
-from assistant.errors import ModelUnavailable
+ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = pytest.mark.model
 
@@ -59,10 +63,13 @@ def test_generation_after_scoring_is_unchanged(embedded):
     assert embedded.complete(PROMPT, stop=["\n"], max_tokens=20) == first
 
 
-def test_missing_local_model_is_a_clear_error(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    with pytest.raises(ModelUnavailable, match="HF_HUB_OFFLINE=1"):
-        TransformersBackend("no-such-org/no-such-model").load()
+def test_missing_model_offline_is_a_clear_error(tmp_path):
+    """HF_HUB_OFFLINE is read when huggingface_hub is imported, so this runs in a fresh interpreter."""
+    code = "from assistant.backends.local import TransformersBackend; TransformersBackend('no-such-org/no-such-model').load()"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0
+    assert "ModelUnavailable: cannot load model 'no-such-org/no-such-model' (HF_HUB_OFFLINE=1 is set" in out.stderr
 
 
 def test_transformers_backend_loads_a_local_directory(model_data_dir):
