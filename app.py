@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     from assistant import Assistant
     from ui import launch
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable, Iterator
@@ -24,11 +23,13 @@ from tools.registry import Tool, ToolContext, ToolRegistry, utc_now
 
 if TYPE_CHECKING:
     from assistant.speech import Audio
+    from tools.search import WikiIndex
 
 log = logging.getLogger(__name__)
 
 MAX_USER_ID = 64
 SESSION_TURNS = 20  # short-term context kept per session; the prompt budget trims further
+MAX_SESSIONS = 10_000  # open sessions kept; the least recently used goes first
 
 
 @dataclass
@@ -67,12 +68,12 @@ class Assistant:
         self.clock = clock
         self.embedder = embedder or SentenceEmbedder()
         self.memory = MemoryStore(self.config.data_dir, self.embedder)
-        self._search = None
+        self.wiki: WikiIndex | None = None
         tool_list = tools if tools is not None else self._default_tools()
         self.tools = ToolRegistry.of(tool_list, timeout=self.config.tool_timeout)
         settings = AgentSettings(max_steps=self.config.max_steps, constrained=self.config.constrained)
         self.agent = Agent(self.backend, self.tools, settings=settings, embedder=self.embedder)
-        self._sessions: dict[str, Session] = {}
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._sessions_lock = threading.Lock()
         self._transcriber = None
 
@@ -91,9 +92,14 @@ class Assistant:
 
     def warm_up(self) -> None:
         """Load the model and build the search index now, so the first question is not the slow one."""
-        self.backend.load()
-        if getattr(self, "wiki", None) is not None:
-            self.wiki.ensure_built()
+        try:
+            self.backend.load()
+            self.agent.prompt.select("hello")  # embeds the demonstrations once
+            if self.wiki is not None:
+                self.wiki.ensure_built()
+            log.info("ready: %s", self.backend.describe())
+        except AssistantError as exc:
+            log.error("warm-up failed, the first question will try again: %s", exc)
 
     def transcribe(self, audio: "Audio") -> str:
         """Speech to text with the configured recogniser (offline pocketsphinx by default)."""
@@ -104,12 +110,17 @@ class Assistant:
         return self._transcriber.transcribe(audio)
 
     # -- sessions ---------------------------------------------------------------------------------------
-    def session(self, session_id: str, user_id: str) -> Session:
-        """The session with this id, opened for `user_id`; a session never changes hands."""
+    def session(self, session_id: str | None, user_id: str) -> Session:
+        """The session with this id, opened for `user_id` (a session never changes hands); no id: a one-turn session."""
+        if not session_id:
+            return Session(user_id)
         with self._sessions_lock:
             found = self._sessions.get(session_id)
             if found is None or found.user_id != user_id:
                 found = self._sessions[session_id] = Session(user_id)
+            self._sessions.move_to_end(session_id)
+            while len(self._sessions) > MAX_SESSIONS:
+                self._sessions.popitem(last=False)  # tabs that vanished without saying goodbye
             return found
 
     def end_session(self, session_id: str) -> None:
@@ -135,7 +146,7 @@ class Assistant:
                 f"Your message is {len(text):,} characters long; I can read up to {self.config.max_input_chars:,}. "
                 "Please shorten it or send the important part.", started)
             return
-        session = self.session(session_id or uuid.uuid4().hex, user_id)
+        session = self.session(session_id, user_id)
         if timezone:
             session.timezone = timezone
         ctx = ToolContext(user_id=user_id, session_id=session_id or "", timezone=session.timezone or self.config.timezone, clock=self.clock)
