@@ -2,6 +2,7 @@
 
 import argparse
 import logging
+import os
 import threading
 
 from assistant.config import add_arguments, from_arguments
@@ -18,6 +19,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.error(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(config.data_dir / "tmp"))  # uploaded recordings stay in the data dir
     from assistant import Assistant
     from ui import launch
 

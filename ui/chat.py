@@ -76,7 +76,7 @@ def chat_events(assistant: Assistant, message: str, history: list[dict], *, user
 def build_ui(assistant: Assistant) -> gr.Blocks:
     """The chat page: conversation, text box, microphone, stop button, and the side panel."""
     config = assistant.config
-    with gr.Blocks(title="Assistant", fill_height=True) as demo:
+    with gr.Blocks(title="Assistant", fill_height=True, delete_cache=(3600, 3600)) as demo:
         with gr.Row(equal_height=False):
             with gr.Column(scale=3):
                 with gr.Row():

@@ -15,7 +15,7 @@ def make_backend(config: Config) -> Backend:
     if config.backend is BackendKind.TRANSFORMERS:
         from assistant.backends.local import TransformersBackend
 
-        return TransformersBackend(config.model, threads=config.threads)
+        return TransformersBackend(config.model, threads=config.threads, cache_dir=config.models_dir / "hub")
     from assistant.backends.openai import OpenAIBackend
 
     return OpenAIBackend(config.base_url, config.model, api_key=config.api_key, api=config.openai_api)

@@ -13,9 +13,8 @@ import threading
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from assistant.backends.base import Backend
+from assistant.backends.base import Backend, until_stop
 from assistant.errors import ModelUnavailable
-from assistant.markup import first_stop, held_back
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +35,10 @@ class TransformersBackend(Backend):
     name = "transformers"
     can_score = True
 
-    def __init__(self, model: str, *, threads: int = 0, max_context: int = 4096, dtype: str = "float32") -> None:
+    def __init__(self, model: str, *, threads: int = 0, max_context: int = 4096, dtype: str = "float32",
+                 cache_dir: Path | None = None) -> None:
         self.model_id = model
+        self.cache_dir = cache_dir  # where hub downloads go (the data dir), instead of ~/.cache
         self.threads = threads
         self.max_context = max_context
         self.dtype = dtype
@@ -66,8 +67,9 @@ class TransformersBackend(Backend):
                 torch.set_num_threads(self.threads)
             path = self.model_path()
             try:
-                self._tokenizer = AutoTokenizer.from_pretrained(path)
-                model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, self.dtype))
+                where = {"cache_dir": str(self.cache_dir)} if self.cache_dir else {}
+                self._tokenizer = AutoTokenizer.from_pretrained(path, **where)
+                model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, self.dtype), **where)
             except OSError as exc:
                 offline = os.environ.get("HF_HUB_OFFLINE") == "1"
                 hint = " (HF_HUB_OFFLINE=1 is set: only models already on disk can load)" if offline else ""
@@ -134,7 +136,11 @@ class TransformersBackend(Backend):
     # -- Backend --------------------------------------------------------------------------------------------
     def stream(self, prompt: str, *, stop: Sequence[str] = (), max_tokens: int = 256, temperature: float = 0.0,
                forbid: Sequence[str] = ()) -> Iterator[str]:
-        """Decode token by token (greedy at temperature 0), holding back text that may be the start of a stop string."""
+        """Decode token by token (greedy at temperature 0); stops as soon as a stop string appears."""
+        yield from until_stop(self._decode(prompt, max_tokens, temperature, forbid), stop)
+
+    def _decode(self, prompt: str, max_tokens: int, temperature: float, forbid: Sequence[str]) -> Iterator[str]:
+        """Yield new text after every token; closing the generator stops decoding and frees the model."""
         import torch
 
         self.load()
@@ -151,20 +157,13 @@ class TransformersBackend(Backend):
                 else:
                     token = int(logits.argmax())
                 if token in self._eos:
-                    break
+                    return
                 generated.append(token)
                 text = self._tokenizer.decode(generated, skip_special_tokens=True)
-                cut = first_stop(text, stop)
-                if cut >= 0:
-                    if cut > sent:
-                        yield text[sent:cut]
-                    return
-                safe = len(text) - held_back(text, stop)
-                if text.endswith("\ufffd"):  # half of a multi-byte character
-                    safe = min(safe, len(text) - 1)
-                if safe > sent:
-                    yield text[sent:safe]
-                    sent = safe
+                ready = len(text) - 1 if text.endswith("\ufffd") else len(text)  # half of a multi-byte character waits
+                if ready > sent:
+                    yield text[sent:ready]
+                    sent = ready
                 logits = self._advance(token)
             text = self._tokenizer.decode(generated, skip_special_tokens=True)
             if len(text) > sent:
