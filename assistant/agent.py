@@ -8,11 +8,25 @@ from typing import Iterator, Sequence
 
 from assistant.backends.base import Backend
 from assistant.decision import ToolDecision
-from assistant.markup import ParsedAnswer, ParsedCall, closing, held_back, opening, parse, render_call, render_result, strip_markup
+from assistant.markup import (
+    ParsedAnswer,
+    ParsedCall,
+    closing,
+    held_back,
+    neutralise,
+    opening,
+    parse,
+    render_call,
+    render_result,
+    strip_markup,
+)
 from assistant.prompts import AgentPrompt, PastTurn, load
 from assistant.types import Call, Event, FinalAnswer, Notice, Outcome, TextDelta, Timings, ToolCall, ToolResult
 from memory.embeddings import Embedder
 from tools.registry import ToolContext, ToolRegistry
+
+MEMORY = "memory"  # the tag pre-fetched memories are shown under
+
 
 @dataclass(frozen=True)
 class AgentSettings:
@@ -49,12 +63,22 @@ class Agent:
     def _constrained(self) -> bool:
         return self.settings.constrained and self.backend.can_score and bool(self.tools.names())
 
-    def run(self, message: str, *, ctx: ToolContext, context: Sequence[PastTurn] = ()) -> Iterator[Event]:
-        """Yield TextDelta / ToolCall / ToolResult / Notice events and finally one FinalAnswer."""
+    def run(self, message: str, *, ctx: ToolContext, context: Sequence[PastTurn] = (), recalled: Sequence[str] = ()) -> Iterator[Event]:
+        """Yield TextDelta / ToolCall / ToolResult / Notice events and finally one FinalAnswer.
+
+        `recalled` are memories fetched before generation; they enter the initial input as a memory call the
+        runtime made (step 0), the format the demonstrations show.
+        """
         started = time.perf_counter()
         transcript = self.prompt.transcript(message, context=context, budget_chars=self.settings.context_chars)
         names = self.tools.names()
         calls: list[Call] = []
+        if recalled:
+            query, result = " ".join(message.split())[:200], self._cut(" | ".join(recalled))
+            calls.append(Call(MEMORY, query, result, 0.0, True, 0))
+            yield ToolCall(MEMORY, query, 0)
+            yield ToolResult(MEMORY, query, result, 0.0, True, 0)
+            transcript += f" {render_call(MEMORY, neutralise(query))}{render_result(MEMORY, result)}"
         spoken: list[str] = []  # answer text already streamed to the user, across steps
         model_seconds = tool_seconds = 0.0
         outcome = Outcome.ANSWER
@@ -83,7 +107,7 @@ class Agent:
             yield ToolCall(parsed.tool, parsed.query, step)
             result = self.tools.run(parsed.tool, parsed.query, ctx)
             tool_seconds += result.seconds
-            text = result.text if len(result.text) <= self.settings.max_result_chars else result.text[: self.settings.max_result_chars] + "…"
+            text = self._cut(result.text)
             calls.append(Call(parsed.tool, parsed.query, text, result.seconds, result.ok, step))
             yield ToolResult(parsed.tool, parsed.query, text, result.seconds, result.ok, step)
             said = f" {parsed.before}" if parsed.before else ""
@@ -133,6 +157,10 @@ class Agent:
             yield TextDelta(output[sent:])
             sent = len(output)
         return output, output[len(forced):sent]
+
+    def _cut(self, text: str) -> str:
+        """A tool result as long as the model may read."""
+        return text if len(text) <= self.settings.max_result_chars else text[: self.settings.max_result_chars] + "…"
 
     def _fallback(self, calls: Sequence[Call]) -> str:
         """What to say when the model produced no answer text."""

@@ -10,15 +10,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Callable, Iterator
 
-from assistant.agent import Agent, AgentSettings
+from assistant.agent import MEMORY, Agent, AgentSettings
 from assistant.backends import Backend, make_backend
 from assistant.config import Config
 from assistant.errors import AssistantError
 from assistant.markup import clean_text
 from assistant.prompts import PastTurn
 from assistant.types import Event, FinalAnswer, Notice, Outcome, TextDelta, Timings, Turn
+from memory.bank import MemoryBank, describe
+from memory.conflicts import FactConflicts, JudgeConflicts
 from memory.embeddings import Embedder, SentenceEmbedder
-from memory.store import MemoryStore
 from tools.registry import Tool, ToolContext, ToolRegistry, utc_now
 
 if TYPE_CHECKING:
@@ -39,6 +40,16 @@ class Session:
     user_id: str
     turns: deque = field(default_factory=lambda: deque(maxlen=SESSION_TURNS))
     timezone: str = ""
+
+
+_QUESTION_WORDS = ("what", "whats", "what's", "who", "whom", "whose", "where", "when", "which", "why", "how", "do", "does",
+                   "did", "is", "are", "was", "were", "can", "could", "will", "would", "should", "have", "has", "remind")
+
+
+def is_question(text: str) -> bool:
+    """A message that asks rather than tells."""
+    words = text.strip().lower().split()
+    return text.rstrip().endswith("?") or (bool(words) and words[0] in _QUESTION_WORDS)
 
 
 def check_user_id(user_id: str) -> str:
@@ -67,7 +78,9 @@ class Assistant:
         self.backend = backend or make_backend(self.config)
         self.clock = clock
         self.embedder = embedder or SentenceEmbedder()
-        self.memory = MemoryStore(self.config.data_dir, self.embedder)
+        conflicts = JudgeConflicts(self.backend) if self.config.memory_conflicts == "llm" else FactConflicts()
+        self.memory = MemoryBank(self.config.data_dir, self.embedder, settings=self.config.memory_settings(), conflicts=conflicts,
+                                 chroma_url=self.config.chroma_url, clock=clock)
         self.wiki: WikiIndex | None = None
         tool_list = tools if tools is not None else self._default_tools()
         self.tools = ToolRegistry.of(tool_list, timeout=self.config.tool_timeout)
@@ -84,11 +97,12 @@ class Assistant:
         from tools.search import ChromaRetriever, Search, WikiIndex
         from tools.weather import Weather, make_weather_provider
 
-        self.wiki = WikiIndex(self.config.data_dir, self.embedder)
+        self.wiki = WikiIndex(self.config.data_dir, self.embedder, chroma_url=self.config.chroma_url)
         self.reminders = Reminders(self.config.data_dir / "reminders.sqlite3")
         weather = Weather(make_weather_provider(self.config.weather.value))
         search = Search(ChromaRetriever(index=self.wiki))
-        return [calc, current_time, weather.tool, search.tool, self.memory.tool, self.reminders.tool]
+        memory = [self.memory.tool] if self.config.memory_tool else []
+        return [calc, current_time, weather.tool, search.tool, *memory, self.reminders.tool]
 
     def warm_up(self) -> None:
         """Load the model and build the search index now, so the first question is not the slow one."""
@@ -152,7 +166,8 @@ class Assistant:
         ctx = ToolContext(user_id=user_id, session_id=session_id or "", timezone=session.timezone or self.config.timezone, clock=self.clock)
         final: FinalAnswer | None = None
         try:
-            for event in self.agent.run(text, ctx=ctx, context=list(session.turns)):
+            recalled = self._recall(user_id, text, session, ctx)
+            for event in self.agent.run(text, ctx=ctx, context=list(session.turns), recalled=recalled):
                 if isinstance(event, FinalAnswer):
                     final = event
                 yield event
@@ -166,14 +181,30 @@ class Assistant:
             return
         if final is not None and final.outcome in (Outcome.ANSWER, Outcome.STEP_LIMIT):
             session.turns.append(PastTurn(text, final.text))
-            self._remember(user_id, text, final.text)
+            self._remember(user_id, text, final)
 
-    def _remember(self, user_id: str, text: str, answer: str) -> None:
-        """Write after the answer, never during generation; statements only (questions are not facts)."""
-        if text.rstrip().endswith("?"):
+    def _recall(self, user_id: str, text: str, session: Session, ctx: ToolContext) -> list[str]:
+        """Memories fetched before generation (input, or input + session context), as the model reads them."""
+        if not self.config.memory_prefetch:
+            return []
+        try:
+            rows = self.memory.prefetch(user_id, text, context=[turn.user for turn in session.turns])
+        except Exception:
+            log.exception("memory pre-fetch failed; answering without memories")
+            return []
+        return [describe(row, ctx) for row in rows]
+
+    def _remember(self, user_id: str, text: str, final: FinalAnswer) -> None:
+        """Write after the answer, never during generation, by the bank's rules.
+
+        Turns answered by live tools (sums, weather, search) are facts of the moment, not memories about the
+        user, and a question answered from memory adds nothing new; neither is written.
+        """
+        used = {call.tool for call in final.calls}
+        if used - {MEMORY} or (MEMORY in used and is_question(text)):
             return
         try:
-            self.memory.remember(user_id, text, answer, when=self.clock())
+            self.memory.remember(user_id, text, final.text, when=self.clock())
         except Exception:
             log.exception("could not store a memory")
 

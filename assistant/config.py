@@ -54,6 +54,21 @@ class Config:
     asr_model: str = _setting("", "speech recognition: empty for offline pocketsphinx, or a Hugging Face ASR model id")
     auth: str = _setting("", "web app logins as user:password,user2:password2 (empty: ask for a name)", secret=True)
     threads: int = _setting(0, "CPU threads for the in-process model (0: torch's default)")
+    chroma_url: str = _setting("", "Chroma server URL, e.g. http://127.0.0.1:8000 (empty: embedded Chroma in the data dir)")
+    memory_prefetch: bool = _setting(True, "fetch matching memories into the prompt before the model runs")
+    memory_tool: bool = _setting(True, "let the model call the <memory> tool")
+    memory_read_mode: str = _setting("threshold", "memory reads: threshold, latest, top_k or topic")
+    memory_top_k: int = _setting(3, "rows a top_k read returns")
+    memory_threshold: float = _setting(0.35, "first threshold: a read returns rows more similar than this (cosine)")
+    memory_novelty: float = _setting(0.85, "second threshold: a turn less similar than this to every row is added")
+    memory_replace: float = _setting(0.5, "third threshold: a conflicting row more similar than this is replaced")
+    memory_context_threshold: float = _setting(0.35, "fourth threshold: pre-fetch by message + session context")
+    memory_read_compare: str = _setting("input", "reads compare the query with the row's input or input_answer")
+    memory_write_compare: str = _setting("input", "writes compare the new turn by its input or input_answer")
+    memory_gap_policy: str = _setting("skip", "a similar, non-conflicting turn: skip (already covered) or add")
+    memory_conflicts: str = _setting("rule", "conflict detector: rule (same subject, other value; offline) or llm (the model judges)")
+    memory_retention_days: float = _setting(30.0, "memories older than this are deleted by the clean-up")
+    memory_cleanup_hours: float = _setting(24.0, "how often the app runs the memory clean-up (0: only on demand)")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -77,10 +92,29 @@ class Config:
             raise ConfigError(f"timezone {self.timezone!r} is not an IANA timezone such as Europe/Paris") from exc
         if self.backend is BackendKind.OPENAI and not self.base_url:
             raise ConfigError("the openai backend needs base_url (ASSISTANT_BASE_URL or --base-url)")
+        if self.memory_conflicts not in ("rule", "llm"):
+            raise ConfigError(f"memory_conflicts must be rule or llm, got {self.memory_conflicts!r}")
+        if self.memory_cleanup_hours < 0:
+            raise ConfigError("memory_cleanup_hours must be 0 (off) or positive")
+        try:
+            self.memory_settings()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
         if self.openai_api not in ("completions", "chat"):
             raise ConfigError(f"openai_api must be completions or chat, got {self.openai_api!r}")
         if self.backend is BackendKind.TRANSFORMERS and not self.model:
             raise ConfigError("the transformers backend needs model (a Hugging Face id or a local path)")
+
+    def memory_settings(self):
+        """The memory bank's settings (`memory.bank.MemorySettings`) from the memory_* fields."""
+        from memory.bank import MemorySettings
+
+        return MemorySettings(
+            threshold=self.memory_threshold, novelty=self.memory_novelty, replace=self.memory_replace,
+            context_threshold=self.memory_context_threshold, read_mode=self.memory_read_mode, top_k=self.memory_top_k,
+            read_compare=self.memory_read_compare, write_compare=self.memory_write_compare,
+            gap_policy=self.memory_gap_policy, retention_days=self.memory_retention_days,
+        )
 
     @property
     def models_dir(self) -> Path:

@@ -6,7 +6,7 @@ import pytest
 
 from assistant.chat import Assistant
 from assistant.errors import BackendError
-from assistant.types import FinalAnswer, Outcome
+from assistant.types import FinalAnswer, Outcome, ToolCall
 from tests.fakes import ScriptedBackend
 from tools.calc import calc
 
@@ -90,22 +90,57 @@ def test_a_session_id_never_carries_another_users_context(config, embedder, cloc
 
 
 def test_memories_are_written_after_the_answer_and_per_user(config, embedder, clock):
-    assistant, _ = make(config, embedder, clock, " Noted!", " ok")
+    assistant, _ = make(config, embedder, clock, " Noted!")
     assistant.chat("My dog is called Rex", user_id="alice")
-    assert [m.text for m in assistant.memory.recall("alice", "dog called")] == ["My dog is called Rex"]
-    assert assistant.memory.recall("bob", "dog called") == []
-    assistant.chat("What is my dog called?", user_id="alice")  # questions are not stored as facts
-    assert len(assistant.memory.recall("alice", "dog called")) == 1
+    assert [(m.input, m.answer) for m in assistant.memory.rows("alice")] == [("My dog is called Rex", "Noted!")]
+    assert assistant.memory.rows("bob") == []
+
+
+def test_turns_answered_by_live_tools_are_not_memories(config, embedder, clock):
+    assistant, _ = make(config, embedder, clock, " <calc>2+2</calc>", " 4")
+    assistant.chat("What is 2+2", user_id="alice")
+    assert assistant.memory.rows("alice") == []
 
 
 def test_nothing_is_written_while_generating(config, embedder, clock):
-    backend = ScriptedBackend([" Noted, Rex!"])
-    assistant, _ = make(config, embedder, clock, backend=backend)
-    stream = assistant.stream("My dog is called Rex", user_id="alice")
-    for event in stream:
+    assistant, _ = make(config, embedder, clock, " Noted, Rex!")
+    for event in assistant.stream("My dog is called Rex", user_id="alice"):
         if isinstance(event, FinalAnswer):
-            assert assistant.memory.recall("alice", "dog called Rex") == []
-    assert len(assistant.memory.recall("alice", "dog called Rex")) == 1
+            assert assistant.memory.rows("alice") == []
+    assert len(assistant.memory.rows("alice")) == 1
+
+
+def hash_tuned(config):
+    """Thresholds for the hashing embedder's similarities."""
+    return config.with_(memory_threshold=0.2, memory_context_threshold=0.2, memory_novelty=0.9)
+
+
+def test_memories_are_fetched_into_the_prompt_before_generation(config, embedder, clock):
+    assistant, backend = make(hash_tuned(config), embedder, clock, " Noted!", " Your dog is Rex.")
+    assistant.chat("My dog is called Rex", user_id="alice")
+    events = list(assistant.stream("what is my dog called", user_id="alice"))
+    first = next(e for e in events if isinstance(e, ToolCall))
+    assert (first.tool, first.step) == ("memory", 0)
+    assert backend.prompts[1].endswith(
+        'Assistant: <memory>what is my dog called</memory><memory-r>On 14 May you said: "My dog is called Rex" I answered: "Noted!"</memory-r>'
+    )
+    assert len(assistant.memory.rows("alice")) == 1  # a question answered from memory adds nothing new
+    assert "Rex" not in "".join(list(assistant.stream("what is my dog called", user_id="bob"))[-1].text)
+
+
+def test_prefetch_can_be_turned_off(config, embedder, clock):
+    assistant, backend = make(hash_tuned(config).with_(memory_prefetch=False), embedder, clock, " Noted!", " ?")
+    assistant.chat("My dog is called Rex", user_id="alice")
+    assistant.chat("what is my dog called", user_id="alice")
+    assert "<memory-r>" not in backend.prompts[1]
+
+
+def test_a_changed_fact_replaces_the_old_one(config, embedder, clock):
+    assistant, _ = make(hash_tuned(config), embedder, clock, " Nice name!", " Got it.")
+    assistant.chat("My dog is called Rex", user_id="alice")
+    assistant.chat("Actually my dog is called Max now", user_id="alice")
+    assert [m.input for m in assistant.memory.rows("alice")] == ["Actually my dog is called Max now"]
+    assert [m.input for m in assistant.memory.history("alice")] == ["My dog is called Rex"]
 
 
 def test_concurrent_users_get_their_own_answers(config, embedder, clock):
