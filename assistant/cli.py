@@ -1,4 +1,4 @@
-"""Command line: `python -m assistant chat "MESSAGE" --user NAME [--json]`."""
+"""Command line: `python -m assistant chat "MESSAGE" --user NAME [--json]` and `python -m assistant memory ...`."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ import json
 import logging
 import sys
 
-from assistant.config import add_arguments, from_arguments
+from dataclasses import fields
+from pathlib import Path
+
+from assistant.config import Config, add_arguments, from_arguments
 from assistant.errors import AssistantError
 from assistant.types import TextDelta, ToolCall, ToolResult
+
+
+CONFIG_FIELDS = tuple(f.name for f in fields(Config))
 
 
 def parser() -> argparse.ArgumentParser:
@@ -22,7 +28,70 @@ def parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", required=True, help="whose memories and reminders to use")
     chat.add_argument("--json", action="store_true", help="print {text, calls, ...} as JSON instead of text")
     add_arguments(chat)
+
+    memory = commands.add_parser("memory", help="see, search, export, delete or clean up a user's memories",
+                                 description="Manage the long-term memories of one user (only that user's).")
+    memory.add_argument("action", choices=["list", "search", "export", "delete", "undo", "history", "cleanup"],
+                        help="list | search TEXT | export [--out FILE] | delete --id ID or --all --yes | undo --id ID | history | "
+                             "cleanup (every user: retention and staleness)")
+    memory.add_argument("text", nargs="?", default="", help="what to search for")
+    memory.add_argument("--user", help="whose memories (required except for cleanup)")
+    memory.add_argument("--id", dest="row_id", help="the memory to delete, or the history entry to undo")
+    memory.add_argument("--all", action="store_true", help="with delete: every memory of the user, history included")
+    memory.add_argument("--yes", action="store_true", help="confirm delete --all")
+    memory.add_argument("--out", type=Path, help="with export: write the JSON here instead of printing it")
+    memory.add_argument("--json", action="store_true", help="print rows as JSON")
+    add_arguments(memory, only=("data_dir", "chroma_url", "timezone") + tuple(n for n in CONFIG_FIELDS if n.startswith("memory_")))
     return root
+
+
+def _memory(args: argparse.Namespace) -> int:
+    from memory.bank import MemoryBank
+    from memory.embeddings import SentenceEmbedder
+
+    from assistant.chat import check_user_id
+
+    config = from_arguments(args)
+    user = "" if args.action == "cleanup" else check_user_id(args.user or "")
+    bank = MemoryBank(config.data_dir, SentenceEmbedder(), settings=config.memory_settings(), chroma_url=config.chroma_url)
+    if args.action == "cleanup":
+        print(json.dumps(bank.cleanup()))
+    elif args.action == "export":
+        data = json.dumps(bank.export(user), ensure_ascii=False, indent=2)
+        if args.out:
+            args.out.write_text(data + "\n", encoding="utf-8")
+            print(f"wrote {len(bank.rows(user))} memories to {args.out}", file=sys.stderr)
+        else:
+            print(data)
+    elif args.action == "delete":
+        if args.all:
+            if not args.yes:
+                raise UsageError("delete --all erases every memory of this user for good; add --yes to confirm")
+            print(f"deleted {bank.delete_all(user)} memories of {user}")
+        elif args.row_id:
+            row = bank.delete(user, args.row_id)
+            print(f"deleted {row.id}: {row.input}  (undo: python -m assistant memory undo --user {user!r} --id {row.id})")
+        else:
+            raise UsageError("delete needs --id ID or --all --yes")
+    elif args.action == "undo":
+        if not args.row_id:
+            raise UsageError("undo needs --id ID (see: memory history)")
+        row = bank.undo(user, args.row_id)
+        print(f"restored {row.id}: {row.input}")
+    else:
+        rows = {"list": bank.rows, "history": bank.history}.get(args.action, lambda u: bank.search(u, args.text))(user)
+        if args.json:
+            print(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=2))
+        for row in [] if args.json else rows:
+            note = f"  [{row.note}]" if row.note else ""
+            print(f"{row.id}  {row.timestamp:%Y-%m-%d %H:%M}  {row.input}  →  {row.answer}{note}")
+        if not rows and not args.json:
+            print("no memories", file=sys.stderr)
+    return 0
+
+
+class UsageError(Exception):
+    """A command line that cannot be carried out as written."""
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -55,9 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return _chat(args)
-    except AssistantError as exc:
+        return _memory(args) if args.command == "memory" else _chat(args)
+    except (AssistantError, UsageError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyError as exc:
+        print(f"error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
