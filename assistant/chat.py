@@ -89,6 +89,7 @@ class Assistant:
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._sessions_lock = threading.Lock()
         self._transcriber = None
+        self._stopping = threading.Event()
 
     def _default_tools(self) -> list[Tool]:
         from tools.calc import calc
@@ -114,6 +115,26 @@ class Assistant:
             log.info("ready: %s", self.backend.describe())
         except AssistantError as exc:
             log.error("warm-up failed, the first question will try again: %s", exc)
+
+    def clean_memories_every(self, seconds: float) -> threading.Thread:
+        """Run the memory clean-up (retention, staleness) now and then every `seconds`, in a daemon thread."""
+
+        def loop() -> None:
+            while True:
+                try:
+                    log.info("memory clean-up: %s", self.memory.cleanup())
+                except Exception:
+                    log.exception("memory clean-up failed; trying again next time")
+                if self._stopping.wait(seconds):
+                    return
+
+        worker = threading.Thread(target=loop, name="memory-cleanup", daemon=True)
+        worker.start()
+        return worker
+
+    def close(self) -> None:
+        """Stop background work (the clean-up schedule)."""
+        self._stopping.set()
 
     def transcribe(self, audio: "Audio") -> str:
         """Speech to text with the configured recogniser (offline pocketsphinx by default)."""

@@ -1,6 +1,7 @@
 """The web app, launched for real and driven through gradio_client."""
 
 import copy
+import json
 import socket
 import threading
 from pathlib import Path
@@ -34,6 +35,7 @@ def app(config, embedder, clock):
     yield client, backend, assistant
     client.close()
     demo.close()
+    assistant.close()
 
 
 def test_chat_shows_tool_calls_as_collapsible_messages(app):
@@ -134,3 +136,51 @@ def test_launched_app_answers_with_the_embedded_model(model_data_dir, embedded, 
         assert "391" in str(history[-1]["content"])
     finally:
         demo.close()
+
+
+def rows_of(table) -> list[list[str]]:
+    return table["data"] if isinstance(table, dict) else table
+
+
+def test_memory_tab_lists_edits_deletes_and_undoes_only_your_own(app):
+    client, _, assistant = app
+    mine = assistant.memory.add("alice", "My dog is called Rex", "Nice name!")
+    assistant.memory.add("bob", "My PIN is 4321", "Noted")
+    rows, history = client.predict("", "alice", api_name="/memory_list")
+    assert [r[2] for r in rows_of(rows)] == ["My dog is called Rex"] and rows_of(history) == []
+    rows, _ = client.predict("", "bob", api_name="/memory_list")
+    assert "4321" in str(rows) and "Rex" not in str(rows)
+
+    rows, history = client.predict(mine.id, "My dog is called Rex the Third", "Grand!", "", "alice", api_name="/memory_edit")
+    assert [r[2] for r in rows_of(rows)] == ["My dog is called Rex the Third"] and rows_of(history)[0][2] == "My dog is called Rex"
+    new_id = rows_of(rows)[0][0]
+
+    with pytest.raises(Exception, match="That memory is gone"):
+        client.predict(new_id, "", "bob", api_name="/memory_delete")  # bob cannot touch alice's row
+    assert len(assistant.memory.rows("alice")) == 1
+
+    rows, history = client.predict(new_id, "", "alice", api_name="/memory_delete")
+    assert rows_of(rows) == []
+    rows, _ = client.predict(new_id, "", "alice", api_name="/memory_undo")
+    assert [r[2] for r in rows_of(rows)] == ["My dog is called Rex the Third"]
+
+
+def test_memory_export_and_delete_all(app):
+    client, _, assistant = app
+    assistant.memory.add("alice", "I work at a bakery <script>alert(1)</script>", "Lovely")
+    assistant.memory.add("bob", "My PIN is 4321", "Noted")
+    path = client.predict("alice", api_name="/memory_export")
+    data = json.loads(Path(path).read_text())
+    assert data["user"] == "alice" and [m["input"] for m in data["memories"]] == ["I work at a bakery <script>alert(1)</script>"]
+    with pytest.raises(Exception, match="Tick the box"):
+        client.predict(False, "alice", api_name="/memory_delete_all")
+    rows, history, confirm = client.predict(True, "alice", api_name="/memory_delete_all")
+    assert rows_of(rows) == [] and assistant.memory.rows("alice") == [] and len(assistant.memory.rows("bob")) == 1
+
+
+def test_memory_search_in_the_tab(app):
+    client, _, assistant = app
+    assistant.memory.add("alice", "My dog is called Rex", "Nice")
+    assistant.memory.add("alice", "I work at a bakery", "Lovely")
+    rows, _ = client.predict("bakery", "alice", api_name="/memory_list")
+    assert rows_of(rows)[0][2] == "I work at a bakery"

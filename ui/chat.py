@@ -11,6 +11,7 @@ import gradio as gr
 
 from assistant.chat import Assistant, check_user_id
 from assistant.types import FinalAnswer, Notice, TextDelta, ToolCall, ToolResult
+from ui.memory_tab import build_memory_tab
 
 log = logging.getLogger(__name__)
 
@@ -77,25 +78,27 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
     """The chat page: conversation, text box, microphone, stop button, and the side panel."""
     config = assistant.config
     with gr.Blocks(title="Assistant", fill_height=True, delete_cache=(3600, 3600)) as demo:
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3):
-                with gr.Row():
-                    if oauth_enabled():
-                        gr.LoginButton()
-                    name = gr.Textbox(label="Your name", value="guest", max_lines=1, scale=1, visible=not (oauth_enabled() or config.auth),
-                                      info="Memories and reminders are kept per name. Names are not passwords: set auth for shared use.")
-                chatbot = gr.Chatbot(label="Assistant", height=520, sanitize_html=True, allow_tags=False, feedback_options=None,
-                                     buttons=["copy"], placeholder="Ask about the weather, the time, sums, facts, reminders…")
-                with gr.Row():
-                    message = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, scale=6, max_lines=6,
-                                         max_length=config.max_input_chars * 2, submit_btn=False)
-                    send = gr.Button("Send", variant="primary", scale=1, min_width=80)
-                    stop = gr.Button("Stop", variant="stop", scale=1, min_width=80)
-                mic = gr.Audio(sources=["microphone"], type="numpy", label="Or speak (transcribed offline)")
-                gr.Markdown(f"<small>Model: {shown(assistant.backend.describe())}</small>")
-            with gr.Column(scale=2, elem_id="side-panel"):
-                gr.Markdown("### Product pages")
-                gr.HTML("<p>When you shop, personalised product pages open here.</p>", elem_id="product-panel")
+        with gr.Row():
+            if oauth_enabled():
+                gr.LoginButton()
+            name = gr.Textbox(label="Your name", value="guest", max_lines=1, visible=not (oauth_enabled() or config.auth),
+                              info="Memories and reminders are kept per name. Names are not passwords: set auth for shared use.")
+        with gr.Tab("Chat"):
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(label="Assistant", height=520, sanitize_html=True, allow_tags=False, feedback_options=None,
+                                         buttons=["copy"], placeholder="Ask about the weather, the time, sums, facts, reminders…")
+                    with gr.Row():
+                        message = gr.Textbox(placeholder="Type a message and press Enter", show_label=False, scale=6, max_lines=6,
+                                             max_length=config.max_input_chars * 2, submit_btn=False)
+                        send = gr.Button("Send", variant="primary", scale=1, min_width=80)
+                        stop = gr.Button("Stop", variant="stop", scale=1, min_width=80)
+                    mic = gr.Audio(sources=["microphone"], type="numpy", label="Or speak (transcribed offline)")
+                    gr.Markdown(f"<small>Model: {shown(assistant.backend.describe())}</small>")
+                with gr.Column(scale=2, elem_id="side-panel"):
+                    gr.Markdown("### Product pages")
+                    gr.HTML("<p>When you shop, personalised product pages open here.</p>", elem_id="product-panel")
+        build_memory_tab(assistant.memory, who, name)
 
         def respond(text: str, history: list[dict], user_name: str, request: gr.Request, profile: gr.OAuthProfile | None = None):
             try:
@@ -132,6 +135,8 @@ def build_ui(assistant: Assistant) -> gr.Blocks:
 def launch(assistant: Assistant, **kwargs: Any) -> gr.Blocks:
     """Build and serve the app with the configured host, port, queue and logins."""
     config = assistant.config
+    if config.memory_cleanup_hours:
+        assistant.clean_memories_every(config.memory_cleanup_hours * 3600)
     demo = build_ui(assistant)
     demo.queue(default_concurrency_limit=config.concurrency_limit)
     logins = [tuple(pair.split(":", 1)) for pair in config.auth.split(",") if ":" in pair] or None
