@@ -9,6 +9,7 @@ replacement never deletes without adding and every change can be undone).
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import uuid
 from dataclasses import dataclass, replace
@@ -254,6 +255,8 @@ class MemoryBank:
         text, answer = self._text(text, "message"), self._text(answer, "answer")
         if not text:
             return WriteResult("skipped", reason="empty")
+        if answer and self.conflicts.conflicts(as_said_by_user(answer), text):
+            answer = ""  # the assistant got the user's own statement wrong: keep the statement, not the mistake
         key = user_key(user_id)
         probe = text if self.settings.write_compare is Compare.INPUT else f"{text} {answer}"
         with self._lock(key):
@@ -387,6 +390,16 @@ class MemoryBank:
     def tool(self) -> Tool:
         """The `<memory>` tool."""
         return tool(self.memory, name="memory")
+
+
+_SECOND_PERSON = [(r"\byour\b", "my"), (r"\byou're\b", "I'm"), (r"\byou are\b", "I am"), (r"\byou\b", "I")]
+
+
+def as_said_by_user(answer: str) -> str:
+    """An answer turned round to the user's voice ("your dog is Rex" → "my dog is Rex"), to compare it with their words."""
+    for pattern, replacement in _SECOND_PERSON:
+        answer = re.sub(pattern, replacement, answer, flags=re.I)
+    return answer
 
 
 def describe(row: MemoryRow, ctx: ToolContext) -> str:

@@ -157,3 +157,16 @@ def test_concurrent_users_get_their_own_answers(config, embedder, clock):
     for t in threads:
         t.join()
     assert all(turn.outcome is Outcome.ANSWER for turn in results.values()) and len(results) == 8
+
+
+def test_beibei_with_the_scripted_model_sees_only_the_newest_row_in_latest_mode(config, embedder, clock):
+    from datetime import datetime, timezone
+
+    aug12, aug17 = datetime(2024, 8, 12, tzinfo=timezone.utc), datetime(2024, 8, 17, tzinfo=timezone.utc)
+    assistant, backend = make(hash_tuned(config).with_(memory_read_mode="latest"), embedder, clock,
+                              " Going to YY Park to meet lots of friends there?")
+    assistant.memory.add("u", "Want to take Beibei to a pet park soon, any tips?", "Walk to XX Land, many pet attractions.", when=aug12)
+    assistant.memory.add("u", "Tomorrow going to the suburbs with Beibei for fresh air.", "YY Park is a good choice.", when=aug17)
+    turn = assistant.chat("Want to take Beibei to play with a friend I met recently.", user_id="u")
+    assert "YY Park is a good choice." in backend.prompts[0] and "XX Land" not in backend.prompts[0]
+    assert turn.text == "Going to YY Park to meet lots of friends there?"

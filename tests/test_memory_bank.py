@@ -313,3 +313,13 @@ def test_settings_are_validated():
 def test_rows_round_trip_through_export_shape():
     row = MemoryRow("1", "a", "b", AUG12, "pets")
     assert row.to_dict() == {"id": "1", "input": "a", "answer": "b", "timestamp": AUG12.isoformat(), "topic": "pets"}
+
+
+def test_an_answer_that_contradicts_the_users_statement_is_not_kept(tmp_path):
+    from memory.bank import as_said_by_user
+
+    assert as_said_by_user("Noted, your dog is called Rex and you live in Leeds") == "Noted, my dog is called Rex and I live in Leeds"
+    memory = bank(tmp_path)
+    row = memory.remember("u", "Actually my dog is called Max now", "Noted, your dog is called Rex.").row
+    assert (row.input, row.answer) == ("Actually my dog is called Max now", "")
+    assert memory.remember("u", "I live in Porto", "Got it, you live in Porto.").row.answer == "Got it, you live in Porto."
