@@ -138,16 +138,25 @@ class MemoryBank:
         self.clock = clock
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._handles: dict[str, tuple] = {}
 
     # -- storage ----------------------------------------------------------------------------------------
     def _client(self):
         return open_client(self.data_dir, url=self.chroma_url)
 
     def _collections(self, key: str):
-        """(active, input+answer, history) collections of one user digest."""
-        client = self._client()
-        return tuple(client.get_or_create_collection(f"{prefix}_{key}", configuration=COSINE, embedding_function=None)
-                     for prefix in ("mem", "memua", "memh"))
+        """(active, input+answer, history) collections of one user digest; handles are kept between calls."""
+        with self._locks_guard:
+            if key not in self._handles:
+                client = self._client()
+                self._handles[key] = tuple(client.get_or_create_collection(f"{prefix}_{key}", configuration=COSINE, embedding_function=None)
+                                           for prefix in ("mem", "memua", "memh"))
+            return self._handles[key]
+
+    def forget_handles(self) -> None:
+        """Drop cached collection handles (another process deleted or recreated collections)."""
+        with self._locks_guard:
+            self._handles.clear()
 
     def _lock(self, key: str) -> threading.Lock:
         with self._locks_guard:
@@ -181,10 +190,9 @@ class MemoryBank:
     def _nearest(self, key: str, text: str, *, compare: Compare, limit: int, topic: str = "") -> list[MemoryRow]:
         active, both, _ = self._collections(key)
         collection = active if compare is Compare.INPUT else both
-        count = collection.count()
-        if not text.strip() or not count:
+        if not text.strip():
             return []
-        found = collection.query(query_embeddings=self.embedder.embed_batch([text]), n_results=min(limit, count),
+        found = collection.query(query_embeddings=self.embedder.embed_batch([text]), n_results=limit,
                                  where={"topic": topic} if topic else None)
         return [_row(i, m, 1.0 - d) for i, m, d in zip(found["ids"][0], found["metadatas"][0], found["distances"][0])]
 
@@ -302,6 +310,8 @@ class MemoryBank:
         with self._lock(key):
             count = self._collections(key)[0].count()
             client = self._client()
+            with self._locks_guard:
+                self._handles.pop(key, None)
             for prefix in ("mem", "memua", "memh"):
                 client.delete_collection(f"{prefix}_{key}")
         return count

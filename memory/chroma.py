@@ -67,6 +67,12 @@ def guarded(method: F) -> F:
         except MemoryUnavailable:
             raise
         except Exception as exc:
+            if type(exc).__name__ == "NotFoundError":  # collections deleted by another process: reopen once
+                self.forget_handles()
+                try:
+                    return method(self, *args, **kwargs)
+                except Exception as again:
+                    exc = again
             if _is_store_error(exc):
                 raise _unavailable(self.chroma_url or str(Path(self.data_dir, "chroma")), exc) from exc
             raise

@@ -323,3 +323,11 @@ def test_an_answer_that_contradicts_the_users_statement_is_not_kept(tmp_path):
     row = memory.remember("u", "Actually my dog is called Max now", "Noted, your dog is called Rex.").row
     assert (row.input, row.answer) == ("Actually my dog is called Max now", "")
     assert memory.remember("u", "I live in Porto", "Got it, you live in Porto.").row.answer == "Got it, you live in Porto."
+
+
+def test_collections_deleted_by_another_process_are_reopened(tmp_path):
+    app, cli = bank(tmp_path), bank(tmp_path)
+    app.add("u", "I like tea")
+    assert cli.delete_all("u") == 1  # e.g. `python -m assistant memory delete --all` while the app runs
+    app.add("u", "I like coffee")
+    assert [r.input for r in app.rows("u")] == ["I like coffee"]
