@@ -85,7 +85,7 @@ class Assistant:
         tool_list = tools if tools is not None else self._default_tools()
         self.tools = ToolRegistry.of(tool_list, timeout=self.config.tool_timeout)
         settings = AgentSettings(max_steps=self.config.max_steps, constrained=self.config.constrained)
-        self.agent = Agent(self.backend, self.tools, settings=settings, embedder=self.embedder)
+        self.agent = Agent(self.backend, self.tools, settings=settings, prompt=self.backend.prompt, embedder=self.embedder)
         self._sessions: OrderedDict[str, Session] = OrderedDict()
         self._sessions_lock = threading.Lock()
         self._transcriber = None

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from assistant.errors import ConfigError
 
+BUILTIN_ADAPTER = Path(__file__).parent / "adapters" / "tool-use"  # trained by `python -m assistant align`
+
 
 class BackendKind(str, Enum):
     """Which language model engine answers."""
@@ -54,6 +56,8 @@ class Config:
     asr_model: str = _setting("", "speech recognition: empty for offline pocketsphinx, or a Hugging Face ASR model id")
     auth: str = _setting("", "web app logins as user:password,user2:password2 (empty: ask for a name)", secret=True)
     threads: int = _setting(0, "CPU threads for the in-process model (0: torch's default)")
+    adapter: str = _setting("builtin", "LoRA adapter for the in-process model: builtin (the shipped tool-use adapter of the "
+                                       "embedded model), a directory, or empty for none (--no-adapter)")
     chroma_url: str = _setting("", "Chroma server URL, e.g. http://127.0.0.1:8000 (empty: embedded Chroma in the data dir)")
     memory_prefetch: bool = _setting(True, "fetch matching memories into the prompt before the model runs")
     memory_tool: bool = _setting(True, "let the model call the <memory> tool")
@@ -102,6 +106,8 @@ class Config:
             raise ConfigError(str(exc)) from exc
         if self.openai_api not in ("completions", "chat"):
             raise ConfigError(f"openai_api must be completions or chat, got {self.openai_api!r}")
+        if self.adapter not in ("", "builtin") and not (Path(self.adapter) / "adapter_config.json").is_file():
+            raise ConfigError(f"adapter {self.adapter!r} is not an adapter directory (no adapter_config.json)")
         if self.backend is BackendKind.TRANSFORMERS and not self.model:
             raise ConfigError("the transformers backend needs model (a Hugging Face id or a local path)")
 
@@ -115,6 +121,14 @@ class Config:
             read_compare=self.memory_read_compare, write_compare=self.memory_write_compare,
             gap_policy=self.memory_gap_policy, retention_days=self.memory_retention_days,
         )
+
+    def adapter_dir(self) -> Path | None:
+        """The adapter directory to load, or None (no adapter, or the builtin one is not there)."""
+        if not self.adapter:
+            return None
+        if self.adapter == "builtin":
+            return BUILTIN_ADAPTER if (BUILTIN_ADAPTER / "adapter_config.json").is_file() else None
+        return Path(self.adapter)
 
     @property
     def models_dir(self) -> Path:
@@ -167,6 +181,9 @@ def add_arguments(parser: argparse.ArgumentParser, *, only: tuple[str, ...] | No
         default = f.default if f.default is not MISSING else None
         shown = "(hidden)" if f.metadata.get("secret") else getattr(default, "value", default)
         flag = "--" + f.name.replace("_", "-")
+        if f.name == "adapter":
+            parser.add_argument("--no-adapter", dest="adapter", action="store_const", const="",
+                                help="run the base model without the tool-use adapter (same as --adapter '')")
         if _types()[f.name] is bool:
             parser.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction,
                                 help=f"{f.metadata['help']} [{env_name(f.name)}, default {shown}]")

@@ -14,6 +14,8 @@ class Backend(ABC):
     name: str = "backend"
     #: True when `score` is implemented (log-probabilities of given continuations).
     can_score: bool = False
+    #: The agent prompt (assistant/prompts/NAME.yaml) this model works with; a trained adapter brings its own.
+    prompt: str = "agent"
 
     @abstractmethod
     def stream(self, prompt: str, *, stop: Sequence[str] = (), max_tokens: int = 256, temperature: float = 0.0,

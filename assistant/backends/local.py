@@ -29,6 +29,26 @@ def _common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
+def adapter_prompt(adapter: Path) -> str:
+    """The prompt an adapter was trained with (its training.json), `agent_tuned` when it does not say."""
+    import json
+
+    try:
+        return json.loads((adapter / "training.json").read_text(encoding="utf-8")).get("prompt") or "agent_tuned"
+    except (OSError, ValueError):
+        return "agent_tuned"
+
+
+def merged_adapter(model, adapter: Path):
+    """The model with a LoRA adapter folded into its weights (no extra cost per token)."""
+    from peft import PeftModel
+
+    try:
+        return PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()
+    except (OSError, ValueError) as exc:
+        raise ModelUnavailable(f"cannot load the adapter in {adapter}: {exc}") from exc
+
+
 class TransformersBackend(Backend):
     """Any Hugging Face causal LM (hub id or local directory), loaded with the ordinary transformers code."""
 
@@ -36,8 +56,10 @@ class TransformersBackend(Backend):
     can_score = True
 
     def __init__(self, model: str, *, threads: int = 0, max_context: int = 4096, dtype: str = "float32",
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, adapter: Path | None = None) -> None:
         self.model_id = model
+        self.adapter = Path(adapter) if adapter else None
+        self.prompt = adapter_prompt(self.adapter) if self.adapter else "agent"
         self.cache_dir = cache_dir  # where hub downloads go (the data dir), instead of ~/.cache
         self.threads = threads
         self.max_context = max_context
@@ -74,6 +96,8 @@ class TransformersBackend(Backend):
                 offline = os.environ.get("HF_HUB_OFFLINE") == "1"
                 hint = " (HF_HUB_OFFLINE=1 is set: only models already on disk can load)" if offline else ""
                 raise ModelUnavailable(f"cannot load model {path!r}{hint}: {exc}") from exc
+            if self.adapter:
+                model = merged_adapter(model, self.adapter)
             self._model = model.eval()
             eos = {self._tokenizer.eos_token_id}
             gen_eos = getattr(model.generation_config, "eos_token_id", None)
@@ -85,7 +109,10 @@ class TransformersBackend(Backend):
 
     def describe(self) -> str:
         """Model id and device."""
-        return f"{self.name}: {self.model_id} (cpu)"
+        return f"{self.name}: {self.model_id}{self._adapter_note()} (cpu)"
+
+    def _adapter_note(self) -> str:
+        return f" + adapter {self.adapter.name}" if self.adapter else ""
 
     # -- token-level helpers ---------------------------------------------------------------------------------
     def _encode(self, text: str) -> list[int]:
@@ -214,8 +241,8 @@ class EmbeddedBackend(TransformersBackend):
 
     name = "embedded"
 
-    def __init__(self, models_dir: Path, *, threads: int = 0, max_context: int = 4096) -> None:
-        super().__init__("gemma-3-270m", threads=threads, max_context=max_context)
+    def __init__(self, models_dir: Path, *, threads: int = 0, max_context: int = 4096, adapter: Path | None = None) -> None:
+        super().__init__("gemma-3-270m", threads=threads, max_context=max_context, adapter=adapter)
         self.models_dir = Path(models_dir)
 
     def model_path(self) -> str:
@@ -226,4 +253,4 @@ class EmbeddedBackend(TransformersBackend):
 
     def describe(self) -> str:
         """Model and where its cache lives."""
-        return f"embedded: Gemma 3 270M (GGUF q4_k_m → safetensors in {self.models_dir})"
+        return f"embedded: Gemma 3 270M{self._adapter_note()} (GGUF q4_k_m → safetensors in {self.models_dir})"
