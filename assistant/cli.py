@@ -1,4 +1,4 @@
-"""Command line: `python -m assistant chat "MESSAGE" --user NAME [--json]` and `python -m assistant memory ...`."""
+"""Command line: `python -m assistant chat "MESSAGE" --user NAME [--json]`, `... memory ...` and `... align ...`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from assistant.alignment.cli import add_align_parser, align_main
 from assistant.config import Config, add_arguments, from_arguments
 from assistant.errors import AssistantError
 from assistant.types import TextDelta, ToolCall, ToolResult
@@ -42,6 +43,7 @@ def parser() -> argparse.ArgumentParser:
     memory.add_argument("--out", type=Path, help="with export: write the JSON here instead of printing it")
     memory.add_argument("--json", action="store_true", help="print rows as JSON")
     add_arguments(memory, only=("data_dir", "chroma_url", "timezone") + tuple(n for n in CONFIG_FIELDS if n.startswith("memory_")))
+    add_align_parser(commands)
     return root
 
 
@@ -123,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run a command; errors are printed as one clear line, never a traceback."""
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "align":
+        return align_main(args)
     try:
         return _memory(args) if args.command == "memory" else _chat(args)
     except (AssistantError, UsageError, ValueError) as exc:

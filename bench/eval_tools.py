@@ -1,18 +1,21 @@
-"""Tool-choice evaluation: does the model pick the right first tool, and is its query usable?
+"""Tool-choice evaluation: does the model pick the right first tool, is its query usable, is its answer grounded?
 
-    python bench/eval_tools.py                      # bench/data/tool_eval.jsonl, configured backend
-    python bench/eval_tools.py --cases FILE.jsonl   # any {"text": ..., "tool": ... | "none"} lines
-    python bench/eval_tools.py --modes constrained  # only one decoding mode
+    python bench/eval_tools.py                            # bench/data/tool_eval.jsonl, all four variants
+    python bench/eval_tools.py --split heldout            # only the cases from held-out templates
+    python bench/eval_tools.py --cases FILE.jsonl         # any {"text": ..., "tool": ... | "none"} lines
+    python bench/eval_tools.py --variants adapter-constrained --grounding 0
 
-For a backend that can score continuations it runs two modes in the same run, so the figures compare:
-`constrained` (the decision point scored by log-probabilities, the default) and `free` (plain few-shot
-generation, parsed afterwards). Settings come from ASSISTANT_* variables and the same flags as app.py.
+Variants, measured in one run so the figures compare: the base model with demonstrations (`base-free`:
+plain few-shot generation; `base-constrained`: the decision point scored by log-probabilities) and the
+tool-use adapter (`adapter-free`, `adapter-constrained`). Settings come from ASSISTANT_* variables and the
+same flags as app.py (`--adapter DIR` evaluates another adapter).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -61,29 +64,49 @@ def score(rows: list[dict], tools: list[str]) -> dict:
         "accuracy": sum(r["got"] == r["want"] for r in rows) / len(rows),
         "call_vs_answer_accuracy": sum((r["got"] == "none") == (r["want"] == "none") for r in rows) / len(rows),
         "query_validity": sum(r["valid"] for r in called) / len(called) if called else None,
+        "answer_grounding": (sum(r["grounded"] for r in turns) / len(turns)) if (turns := [r for r in rows if "grounded" in r]) else None,
+        "grounding_turns": len(turns),
         "per_tool": per_tool,
         "seconds_per_case": sum(r["seconds"] for r in rows) / len(rows),
     }
 
 
-def evaluate(assistant, cases: list[dict], *, label: str) -> list[dict]:
-    """Plan the first step of every case and check the query by running the tool on it."""
+def grounded(answer: str, result: str) -> bool:
+    """Is the answer built from the tool result: a number of the result in it, or else two of its words."""
+    numbers = set(re.findall(r"\d+(?:[.:]\d+)?", result))
+    if numbers:
+        return bool(numbers & set(re.findall(r"\d+(?:[.:]\d+)?", answer)))
+    words = lambda text: set(re.findall(r"[a-z]{4,}", text.lower()))  # noqa: E731
+    return len(words(result) & words(answer)) >= 2
+
+
+def evaluate(assistant, cases: list[dict], *, label: str, grounding: int = 0) -> list[dict]:
+    """Plan the first step of every case and check the query by running the tool on it.
+
+    For the first `grounding` cases where the model called the expected tool with a valid query, the whole
+    turn is run too, and its answer checked against that tool's result.
+    """
     from tqdm.auto import tqdm
 
+    from assistant.types import FinalAnswer
     from tools.registry import ToolContext
 
     ctx = ToolContext(user_id="eval-user", timezone=assistant.config.timezone, clock=assistant.clock)
-    rows = []
+    rows, turns = [], 0
     for case in tqdm(cases, desc=label, unit="case"):
         started = time.perf_counter()
         plan = assistant.agent.plan(case["text"])
         seconds = time.perf_counter() - started
+        row = {"text": case["text"], "want": case["tool"], "got": "none", "query": "", "valid": False, "seconds": seconds}
         if isinstance(plan, ParsedCall):
             outcome = assistant.tools.run(plan.tool, plan.query, ctx)
-            rows.append({"text": case["text"], "want": case["tool"], "got": plan.tool, "query": plan.query,
-                         "valid": outcome.ok, "seconds": seconds})
-        else:
-            rows.append({"text": case["text"], "want": case["tool"], "got": "none", "query": "", "valid": False, "seconds": seconds})
+            row.update(got=plan.tool, query=plan.query, valid=outcome.ok)
+        if row["got"] == row["want"] != "none" and row["valid"] and turns < grounding:
+            turns += 1
+            final = [e for e in assistant.agent.run(case["text"], ctx=ctx) if isinstance(e, FinalAnswer)][0]
+            first = final.calls[0].result if final.calls else ""
+            row.update(answer=final.text, result=first, grounded=bool(first) and grounded(final.text, first))
+        rows.append(row)
     return rows
 
 
@@ -92,43 +115,65 @@ def report(name: str, result: dict) -> str:
     pct = lambda v: "  -  " if v is None else f"{100 * v:5.1f}"  # noqa: E731
     lines = [f"== {name}: {result['cases']} cases, {result['seconds_per_case']:.2f} s/case",
              f"tool-choice accuracy {pct(result['accuracy'])}%   call-vs-answer {pct(result['call_vs_answer_accuracy'])}%   "
-             f"query validity {pct(result['query_validity'])}%",
+             f"query validity {pct(result['query_validity'])}%   "
+             f"answer grounding {pct(result['answer_grounding'])}% of {result['grounding_turns']} turns",
              f"{'tool':10} {'precision':>9} {'recall':>7} {'expected':>9} {'predicted':>10}"]
     for tool, m in result["per_tool"].items():
         lines.append(f"{tool:10} {pct(m['precision']):>9} {pct(m['recall']):>7} {m['expected']:>9} {m['predicted']:>10}")
     return "\n".join(lines)
 
 
+VARIANTS = ("base-free", "base-constrained", "adapter-free", "adapter-constrained")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the evaluation and print (or save) the report."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", type=Path, default=DEFAULT_CASES, help="JSONL file of {text, tool} cases")
-    parser.add_argument("--modes", default="constrained,free", help="comma-separated: constrained, free")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated: base-free (few-shot), base-constrained, adapter-free, adapter-constrained")
+    parser.add_argument("--split", help="only cases whose `split` field is this (e.g. heldout)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N cases")
+    parser.add_argument("--grounding", type=int, default=30, help="whole turns run per variant to check answer grounding")
     parser.add_argument("--out", type=Path, help="also write the per-case rows and summary as JSON here")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    cases = read_cases(args.cases)[: args.limit or None]
+    cases = [c for c in read_cases(args.cases) if not args.split or c.get("split") == args.split][: args.limit or None]
+    if not cases:
+        raise SystemExit(f"no cases with split {args.split!r}")
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    if unknown := set(variants) - set(VARIANTS):
+        raise SystemExit(f"unknown variants {sorted(unknown)}: use {', '.join(VARIANTS)}")
 
     from assistant.agent import Agent
     from assistant.chat import Assistant
 
-    assistant = Assistant(from_arguments(args))
+    config = from_arguments(args)
+    assistants: dict[str, Assistant] = {}
     summary = {}
-    for mode in [m.strip() for m in args.modes.split(",") if m.strip()]:
-        if mode not in ("constrained", "free"):
-            raise SystemExit(f"unknown mode {mode!r}: use constrained or free")
+    for variant in variants:
+        model, mode = variant.split("-")
+        if model == "adapter" and config.adapter_dir() is None:
+            print(f"(skipping {variant}: no adapter configured or shipped)")
+            continue
+        if model not in assistants:
+            assistants[model] = Assistant(config if model == "adapter" else config.with_(adapter=""))
+        assistant = assistants[model]
         if mode == "constrained" and not assistant.backend.can_score:
-            print(f"(skipping constrained: the {assistant.backend.name} backend cannot score)")
+            print(f"(skipping {variant}: the {assistant.backend.name} backend cannot score)")
             continue
         settings = replace(assistant.agent.settings, constrained=mode == "constrained")
-        assistant.agent = Agent(assistant.backend, assistant.tools, settings=settings, embedder=assistant.embedder)
-        rows = evaluate(assistant, cases, label=mode)
-        summary[mode] = {"summary": score(rows, assistant.tools.names()), "rows": rows}
-        print(report(f"{assistant.backend.describe()} [{mode}]", summary[mode]["summary"]))
-    if len(summary) == 2:
-        a, b = summary["constrained"]["summary"]["accuracy"], summary["free"]["summary"]["accuracy"]
-        print(f"\nconstrained / free tool-choice accuracy: {a:.3f} / {b:.3f} = {a / b if b else float('inf'):.2f}x")
+        assistant.agent = Agent(assistant.backend, assistant.tools, settings=settings, prompt=assistant.backend.prompt,
+                                embedder=assistant.embedder)
+        rows = evaluate(assistant, cases, label=variant, grounding=args.grounding)
+        summary[variant] = {"summary": score(rows, assistant.tools.names()), "rows": rows}
+        print(report(f"{assistant.backend.describe()} [{variant}]", summary[variant]["summary"]))
+    if len(summary) > 1:
+        base = max((v for v in summary if v.startswith("base")), key=lambda v: summary[v]["summary"]["accuracy"], default=None)
+        for variant in summary:
+            if base and variant != base:
+                a, b = summary[variant]["summary"]["accuracy"], summary[base]["summary"]["accuracy"]
+                print(f"{variant} / {base} tool-choice accuracy: {a:.3f} / {b:.3f} = {a / b if b else float('inf'):.2f}x")
     if args.out:
         args.out.write_text(json.dumps(summary, indent=2))
     return 0

@@ -1,0 +1,70 @@
+"""Tool-use training samples from the filtered pool (spec: call, no-call and answer-from-result samples).
+
+Each sample is a prompt in the adapter's own format (`assistant/prompts/agent_tuned.yaml`, no demonstrations)
+and the target the model must continue it with:
+
+- `call`: the transcript so far -> ` <tool>query</tool>` (one per step of the gold trajectory; a later step
+  sees the earlier calls and results, as the agent loop shows them);
+- `no_call`: a message that needs no tool -> ` answer` and the end of the line;
+- `answer`: the transcript with every call and result -> ` answer` built from the results.
+
+Some prompts carry an earlier exchange of the same session, so the adapter also sees session context.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Iterable
+
+from assistant.markup import render_call, render_result
+from assistant.prompts import AgentPrompt, PastTurn
+
+PROMPT = "agent_tuned"
+TOOL_ORDER = ("calc", "time", "weather", "search", "memory", "remind")  # the app's registry order
+CONTEXT_SHARE = 0.3
+
+
+def tuned_prompt(tools: Iterable[str] = TOOL_ORDER) -> AgentPrompt:
+    """The adapter's prompt over the given tool names."""
+    return AgentPrompt([SimpleNamespace(name=name, description="", example="") for name in tools], name=PROMPT)
+
+
+def build_samples(records: list[dict], *, seed: int = 0) -> list[dict]:
+    """Samples ({prompt, target, kind, use_case, instruction_id}) from dataset records with gold `extra`."""
+    prompt = tuned_prompt()
+    rng = random.Random(seed)
+    samples = []
+    for record in records:
+        extra = record.get("extra") or {}
+        context = []
+        if len(records) > 1 and rng.random() < CONTEXT_SHARE:
+            other = rng.choice([r for r in records if r is not record])
+            context = [PastTurn(other["instruction"], (other.get("extra") or {}).get("answer") or other["response"].strip())]
+        transcript = prompt.transcript(record["instruction"], context=context)
+        common = {"use_case": record.get("use_case", ""), "instruction_id": record.get("instruction_id", ""),
+                  "source": record.get("source", "filtered")}
+        if record.get("response_source") == "target" or "steps" not in extra:
+            samples.append({"prompt": transcript, "target": record["response"].rstrip("\n") + "\n", "kind": "kept_target", **common})
+            continue
+        steps = extra["steps"]
+        if not steps:
+            samples.append({"prompt": transcript, "target": f" {extra['answer']}\n", "kind": "no_call", **common})
+            continue
+        for step in steps:
+            samples.append({"prompt": transcript, "target": f" {render_call(step['tool'], step['query'])}", "kind": "call", **common})
+            transcript += f" {render_call(step['tool'], step['query'])}{render_result(step['tool'], step['result'])}"
+        samples.append({"prompt": transcript, "target": f" {extra['answer']}\n", "kind": "answer", **common})
+    return samples
+
+
+def write_samples(datasets: list[Path], out: Path, *, seed: int = 0) -> dict:
+    """Read dataset JSONL files, write the samples as JSONL; counts per sample kind."""
+    records = [json.loads(line) for path in datasets for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    samples = build_samples(records, seed=seed)
+    out.write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), encoding="utf-8")
+    counts = Counter(s["kind"] for s in samples)
+    return {"samples": len(samples), "samples_per_kind": dict(sorted(counts.items()))}
