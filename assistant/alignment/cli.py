@@ -21,7 +21,7 @@ CONFIG_FLAGS = ("data_dir", "backend", "model", "base_url", "api_key", "openai_a
 SETTING_FLAGS = {"seed": "seed", "theta": "theta", "n_instructions": "n_instructions", "n_rubrics": "n_rubrics",
                  "max_rounds": "max_refine_rounds", "on_exhausted": "on_exhausted", "refine": "refine",
                  "regularizer": "regularizer", "judge_mode": "judge_mode", "limit": "limit"}
-TRAIN_FLAGS = ("epochs", "batch_size", "lr", "rank", "max_len", "seed", "resume")
+TRAIN_FLAGS = ("epochs", "batch_size", "lr", "rank", "max_len", "seed", "resume", "bf16")
 
 
 def add_align_parser(commands: Any) -> argparse.ArgumentParser:
@@ -60,6 +60,8 @@ def add_align_parser(commands: Any) -> argparse.ArgumentParser:
     train.add_argument("--rank", type=int, help="LoRA rank")
     train.add_argument("--max-len", type=int, help="tokens per sample")
     train.add_argument("--resume", action=argparse.BooleanOptionalAction, default=None, help="continue from the last checkpoint")
+    train.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                       help="bfloat16 forward passes (about 2x faster on CPUs with AVX512-BF16 or AMX, slower without)")
     add_arguments(align, only=CONFIG_FLAGS)
     return align
 
@@ -117,6 +119,7 @@ def _pipeline(args: argparse.Namespace, config: Config, workdir: Path) -> int:
 
 
 def _train(args: argparse.Namespace, config: Config, workdir: Path) -> int:
+    from assistant.alignment.samples import PROMPT
     from assistant.alignment.train import TrainSettings, train_from_files
 
     samples = args.samples or workdir / "samples.jsonl"
@@ -127,7 +130,8 @@ def _train(args: argparse.Namespace, config: Config, workdir: Path) -> int:
         given["threads"] = config.threads
     settings = TrainSettings(**given)
     result = train_from_files(samples, args.out or config.data_dir / "adapters" / "tool-use", settings, _model_path(config),
-                              progress=True, metadata={"command": shlex.join(["python", "-m", "assistant", *sys.argv[1:]])})
+                              progress=True, metadata={"command": shlex.join(["python", "-m", "assistant", *sys.argv[1:]]),
+                                                       "prompt": PROMPT})
     data = dataclasses.asdict(result) if dataclasses.is_dataclass(result) else result
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2, default=str))

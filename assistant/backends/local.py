@@ -34,8 +34,8 @@ def adapter_prompt(adapter: Path) -> str:
     import json
 
     try:
-        return json.loads((adapter / "training.json").read_text(encoding="utf-8")).get("prompt") or "agent_tuned"
-    except (OSError, ValueError):
+        return json.loads((adapter / "training.json").read_text(encoding="utf-8"))["metadata"].get("prompt") or "agent_tuned"
+    except (OSError, ValueError, KeyError, AttributeError):
         return "agent_tuned"
 
 
