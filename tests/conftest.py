@@ -56,3 +56,22 @@ def embedded(model_data_dir: Path):
     backend = EmbeddedBackend(model_data_dir / "models")
     backend.load()
     return backend
+
+
+@pytest.fixture(scope="session")
+def adapted(model_data_dir: Path):
+    """The real embedded backend with the shipped tool-use adapter (the product default), loaded once."""
+    from assistant.backends.local import EmbeddedBackend
+    from assistant.config import BUILTIN_ADAPTER
+
+    if not (BUILTIN_ADAPTER / "adapter_config.json").is_file():
+        pytest.fail(f"the shipped adapter is missing from {BUILTIN_ADAPTER}")
+    backend = EmbeddedBackend(model_data_dir / "models", adapter=BUILTIN_ADAPTER)
+    backend.load()
+    return backend
+
+
+@pytest.fixture(params=["embedded", "adapted"])
+def model(request):
+    """Each real model set-up in turn: the base model with demonstrations, and the adapted model."""
+    return request.getfixturevalue(request.param)

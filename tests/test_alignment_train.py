@@ -284,6 +284,8 @@ def test_train_from_files_writes_every_output(tiny_dir: Path, tmp_path: Path, ca
     assert record["samples_file"]["sha256"] == hashlib.sha256(samples_path.read_bytes()).hexdigest()
     assert record["base_model"] == str(tiny_dir.resolve())
     assert record["metadata"] == {"command": "python -m assistant align train --epochs 2"}
+    card = (out / "README.md").read_text()
+    assert "python -m assistant align train --epochs 2" in card and "3 call" in card and "![training loss](loss.png)" in card
     assert record["settings"]["lr"] == 5e-3 and record["settings"]["target_modules"][0] == "q_proj"
     assert record["final_loss"] == pytest.approx(result.final_loss) and record["seconds"] == pytest.approx(result.seconds)
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-4", "step-6"]  # only the last two

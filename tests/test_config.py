@@ -73,3 +73,21 @@ def test_app_rejects_bad_settings_without_a_traceback():
     out = subprocess.run([sys.executable, "app.py", "--port", "abc"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     assert "Traceback" not in out.stderr and "port" in out.stderr
+
+
+def test_adapter_setting_builtin_directory_or_none(tmp_path, monkeypatch):
+    import assistant.config as config_module
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    assert from_arguments(parser.parse_args(["--no-adapter"])).adapter_dir() is None
+    monkeypatch.setattr(config_module, "BUILTIN_ADAPTER", tmp_path / "missing")
+    assert Config().adapter == "builtin" and Config().adapter_dir() is None  # nothing shipped: the base model
+    shipped = tmp_path / "tool-use"
+    shipped.mkdir()
+    (shipped / "adapter_config.json").write_text("{}")
+    monkeypatch.setattr(config_module, "BUILTIN_ADAPTER", shipped)
+    assert Config().adapter_dir() == shipped
+    assert Config(adapter=str(shipped)).adapter_dir() == shipped
+    with pytest.raises(ConfigError, match="not an adapter directory"):
+        Config(adapter=str(tmp_path))

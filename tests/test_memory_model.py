@@ -1,4 +1,4 @@
-"""The spec's memory scenarios end to end with the real embedded model and the real MiniLM embeddings."""
+"""The spec's memory scenarios end to end with the real embedded model (base and adapted) and real MiniLM embeddings."""
 
 from datetime import datetime, timezone
 
@@ -20,16 +20,16 @@ def minilm():
     return SentenceEmbedder()
 
 
-def assistant_for(model_data_dir, embedded, minilm, **settings) -> Assistant:
+def assistant_for(model_data_dir, backend, minilm, **settings) -> Assistant:
     config = Config(data_dir=model_data_dir, **settings)
-    return Assistant(config, backend=embedded, embedder=minilm, clock=lambda: AUG20)
+    return Assistant(config, backend=backend, embedder=minilm, clock=lambda: AUG20)
 
 
 @pytest.mark.parametrize("mode", ["latest", "threshold"])
-def test_beibei(model_data_dir, embedded, minilm, mode):
+def test_beibei(model_data_dir, model, minilm, mode):
     """Spec scenario 1: two rows about Beibei; `latest` passes only the 17 Aug row, threshold passes both."""
-    assistant = assistant_for(model_data_dir, embedded, minilm, memory_read_mode=mode)
-    user = f"beibei-{mode}"
+    assistant = assistant_for(model_data_dir, model, minilm, memory_read_mode=mode)
+    user = f"beibei-{mode}-{model.prompt}"
     assistant.memory.delete_all(user)
     assistant.memory.add(user, "Want to take Beibei to a pet park soon, any tips?", "Walk to XX Land, many pet attractions.", when=AUG12)
     assistant.memory.add(user, "Tomorrow going to the suburbs with Beibei for fresh air.", "YY Park is a good choice.", when=AUG17)
@@ -43,10 +43,10 @@ def test_beibei(model_data_dir, embedded, minilm, mode):
         assert "XX Land" not in turn.text and any(w in turn.text for w in ("suburbs", "YY Park", "Beibei"))
 
 
-def test_changed_fact(model_data_dir, embedded, minilm):
+def test_changed_fact(model_data_dir, model, minilm):
     """A fact stated, changed, then asked about: the new value is kept, the old one is in the history."""
-    assistant = assistant_for(model_data_dir, embedded, minilm)
-    user = "changed-fact"
+    assistant = assistant_for(model_data_dir, model, minilm)
+    user = f"changed-fact-{model.prompt}"
     assistant.memory.delete_all(user)
     assistant.chat("My dog is called Rex", user_id=user)
     assistant.chat("Actually my dog is called Max now", user_id=user)

@@ -131,13 +131,22 @@ def _train(args: argparse.Namespace, config: Config, workdir: Path) -> int:
     settings = TrainSettings(**given)
     result = train_from_files(samples, args.out or config.data_dir / "adapters" / "tool-use", settings, _model_path(config),
                               progress=True, metadata={"command": shlex.join(["python", "-m", "assistant", *sys.argv[1:]]),
-                                                       "prompt": PROMPT})
+                                                       "data_command": _data_command(samples), "prompt": PROMPT})
     data = dataclasses.asdict(result) if dataclasses.is_dataclass(result) else result
     if args.json:
         print(json.dumps(data, ensure_ascii=False, indent=2, default=str))
     else:
         print("\n".join(f"{key:<12} {value}" for key, value in data.items()) if isinstance(data, dict) else str(data))
     return 0
+
+
+def _data_command(samples: Path) -> str:
+    """The pipeline command that wrote these samples, from the summary next to them."""
+    try:
+        seed = json.loads((samples.parent / "summary.json").read_text(encoding="utf-8"))["settings"]["seed"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    return f"python -m assistant align run --seed {seed}"
 
 
 def _model_path(config: Config) -> str:

@@ -390,8 +390,12 @@ def eval_cases(tools: GoldTools, *, per_template: int = 4, seed: int = 1) -> lis
     for metadata, templates in pairs("eval"):
         for index, template in enumerate(templates):
             rng = stable_rng(seed, metadata.key, index)
-            for k in range(per_template):
+            texts: set[str] = set()
+            for _ in range(per_template * 5):
                 slots = draw_slots(rng)
+                if len(texts) == per_template or template["text"].format(**slots) in texts:
+                    continue  # a template without slots gives one case, not the same case four times
+                texts.add(template["text"].format(**slots))
                 extra = gold_trajectory(template, slots, tools, rng=rng, user=f"{JUDGE_USER}-eval")
                 steps = extra["steps"]
                 cases.append({"text": template["text"].format(**slots), "tool": steps[0]["tool"] if steps else "none",

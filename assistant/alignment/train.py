@@ -641,10 +641,29 @@ def _train(model, tokenizer, samples: list[dict], out_dir: Path, settings: Train
             "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "metadata": metadata or {},
         }
+        write_card(out_dir / "README.md", record)  # replaces the generic card peft writes
         (out_dir / "training.json").write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n",
                                                encoding="utf-8")
     accelerator.wait_for_everyone()
     return result
+
+
+def write_card(path: Path, record: dict) -> None:
+    """A short model card: what the adapter is, the commands that reproduce it, the data and the loss."""
+    meta = record.get("metadata") or {}
+    commands = [c for c in (meta.get("data_command"), meta.get("command")) if c]
+    kinds = ", ".join(f"{n} {k}" for k, n in record["kinds"].items())
+    lines = [
+        "# Tool-use LoRA adapter", "",
+        f"A LoRA adapter (rank {record['settings']['rank']}) on `{Path(str(record['base_model'])).name}`, trained on "
+        f"{record['samples']} samples ({kinds}); the loss is taken on the target tokens only.",
+        f"Prompt format: `assistant/prompts/{meta.get('prompt', 'agent_tuned')}.yaml`.", "",
+        "Reproduce (seeded):", "", "```bash", *commands, "```", "",
+        f"Samples sha256 `{record['samples_sha256']}`; {record['steps']} steps in {record['seconds'] / 60:.1f} minutes "
+        f"({record['seconds_per_step']:.1f} s/step); final loss {record['final_loss']:.3f}.", "",
+        "![training loss](loss.png)", "",
+    ]
+    path.write_text("\n".join(lines), encoding="utf-8")
 
 
 def _versions() -> dict[str, str]:
