@@ -134,7 +134,7 @@ def recall(args: argparse.Namespace) -> None:
 
     scenarios = json.loads(args.scenarios.read_text())
     ensure_safetensors(args.data_dir / "models")
-    backend = EmbeddedBackend(args.data_dir / "models")
+    backend = EmbeddedBackend(args.data_dir / "models", adapter=Config(adapter=args.adapter).adapter_dir())
     embedder = SentenceEmbedder()
     workdir = Path(tempfile.mkdtemp(prefix="memory-recall-"))
     setups = {
@@ -160,7 +160,7 @@ def recall(args: argparse.Namespace) -> None:
                 hits += ok
                 rows.append({"question": scenario["question"], "answer": answer, "ok": ok})
             results[name] = {"accuracy": hits / len(scenarios), "rows": rows}
-        print(f"{len(scenarios)} scenarios, embedded Gemma 3 270M, same model in every set-up")
+        print(f"{len(scenarios)} scenarios, {backend.describe()}, same model in every set-up")
         for name, result in results.items():
             print(f"{name:14} accuracy {100 * result['accuracy']:5.1f}%")
         base = results["no memory"]["accuracy"]
@@ -182,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     rec = sub.add_parser("recall", help="recall accuracy: memory bank vs no memory vs whole history")
     rec.add_argument("--scenarios", type=Path, default=Path(__file__).parent / "data" / "memory_sessions.json")
     rec.add_argument("--data-dir", type=Path, default=Path("data"), help="where the converted model lives")
+    rec.add_argument("--adapter", default="builtin", help="builtin (the shipped tool-use adapter), a directory, or '' for the base model")
     rec.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     latency(args) if args.bench == "latency" else recall(args)

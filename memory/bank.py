@@ -26,6 +26,8 @@ from memory.staleness import is_stale as default_is_stale
 from memory.topics import topic_of
 from tools.registry import Tool, ToolContext, tool, utc_now
 
+NOTHING_REMEMBERED = "Nothing about that in this user's memories."  # the <memory> result when no row matches
+
 
 class ReadMode(str, Enum):
     """Which rows a read returns (spec §6.2)."""
@@ -393,7 +395,7 @@ class MemoryBank:
         """
         rows = self.read(ctx.user_id, topic)
         if not rows:
-            return "Nothing about that in this user's memories."
+            return NOTHING_REMEMBERED
         return " | ".join(describe(r, ctx) for r in rows)
 
     @property

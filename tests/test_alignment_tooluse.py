@@ -123,7 +123,7 @@ def test_samples_have_the_three_kinds_in_the_adapter_prompt_format():
                              {"tool": "weather", "query": "Oslo today", "result": "Oslo, Tue 14 May: sunny (demo data)"}],
                    "answer": "It's 10:00 and sunny."}},
     ]
-    samples = build_samples(records, seed=0)
+    samples = [s for s in build_samples(records, seed=0) if s["kind"] != "answer_unknown"]
     assert [s["kind"] for s in samples] == ["call", "answer", "no_call", "call", "call", "answer"]
     assert samples[0]["target"] == " <calc>2 + 3</calc>" and samples[0]["prompt"].endswith("User: What's 2 plus 3?\nAssistant:")
     assert samples[1]["prompt"].endswith("<calc>2 + 3</calc><calc-r>2 + 3 = 5</calc-r>") and samples[1]["target"] == " 2 plus 3 is 5.\n"
@@ -159,7 +159,7 @@ def test_the_offline_pipeline_keeps_what_the_target_gets_wrong_and_writes_sample
     summary = run(tmp_path, roles, settings, metadata=expert_metadata(), progress=False)
     dataset = [json.loads(line) for line in (tmp_path / "dataset.jsonl").read_text().splitlines()]
     assert len(dataset) == 8 and all(r["response"] == render_gold(r["extra"]) for r in dataset)
-    assert summary["samples"] > len(dataset) and set(summary["samples_per_kind"]) == {"call", "answer", "no_call"}
+    assert summary["samples"] > len(dataset) and {"call", "answer", "no_call"} <= set(summary["samples_per_kind"])
     samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
     assert {s["source"] for s in samples} == {"filtered", "minimal"}
     assert summary["minimal_flow_records"] == 16 * len(expert_metadata())
@@ -175,3 +175,14 @@ def test_held_out_cases_are_generated_deterministically(tools):
     first = eval_cases(tools, per_template=1, seed=1)
     assert first == eval_cases(tools, per_template=1, seed=1)
     assert {c["tool"] for c in first} >= {"calc", "time", "weather", "search", "memory", "remind", "none"}
+
+
+def test_some_samples_show_an_empty_memory_or_a_failed_tool_and_answer_that_honestly():
+    from memory.bank import NOTHING_REMEMBERED
+
+    records = [{"instruction": f"What's my dog's name? ({i})", "response": "", "response_source": "strong", "use_case": "memory recall",
+                "extra": {"steps": [{"tool": "memory", "query": "my dog's name", "result": 'On 2 May you said: "My dog is Rex."'}],
+                          "answer": "Your dog is Rex."}} for i in range(40)]
+    unknown = [s for s in build_samples(records, seed=0) if s["kind"] == "answer_unknown"]
+    assert 4 <= len(unknown) <= 20
+    assert all(s["prompt"].endswith(f"<memory-r>{NOTHING_REMEMBERED}</memory-r>") and "Rex" not in s["target"] for s in unknown)

@@ -6,7 +6,9 @@ and the target the model must continue it with:
 - `call`: the transcript so far -> ` <tool>query</tool>` (one per step of the gold trajectory; a later step
   sees the earlier calls and results, as the agent loop shows them);
 - `no_call`: a message that needs no tool -> ` answer` and the end of the line;
-- `answer`: the transcript with every call and result -> ` answer` built from the results.
+- `answer`: the transcript with every call and result -> ` answer` built from the results;
+- `answer_unknown`: the same with an empty memory or a failed tool -> an answer that says so, not a guess
+  (without these the adapter invents a dog's name when the memory bank has none).
 
 Some prompts carry an earlier exchange of the same session, so the adapter also sees session context.
 """
@@ -22,10 +24,16 @@ from typing import Iterable
 
 from assistant.markup import render_call, render_result
 from assistant.prompts import AgentPrompt, PastTurn
+from memory.bank import NOTHING_REMEMBERED
 
 PROMPT = "agent_tuned"
 TOOL_ORDER = ("calc", "time", "weather", "search", "memory", "remind")  # the app's registry order
 CONTEXT_SHARE = 0.3
+UNKNOWN_SHARE = 0.25  # records of which a copy shows an empty memory or a failed tool
+NO_MEMORY_ANSWERS = ["You haven't told me that yet.", "I don't know yet, you haven't told me.",
+                     "I don't remember you telling me that. What is it?"]
+FAILED = "Error: {tool} did not answer within 20 seconds."  # tools.registry.ToolRegistry.run, timeout
+FAILED_ANSWERS = ["Sorry, I couldn't get that right now. Please try again.", "Sorry, that didn't work this time."]
 
 
 def tuned_prompt(tools: Iterable[str] = TOOL_ORDER) -> AgentPrompt:
@@ -54,6 +62,11 @@ def build_samples(records: list[dict], *, seed: int = 0) -> list[dict]:
         if not steps:
             samples.append({"prompt": transcript, "target": f" {extra['answer']}\n", "kind": "no_call", **common})
             continue
+        first = steps[0]
+        if rng.random() < UNKNOWN_SHARE:
+            result, answers = (NOTHING_REMEMBERED, NO_MEMORY_ANSWERS) if first["tool"] == "memory" else (FAILED.format(tool=first["tool"]), FAILED_ANSWERS)
+            failed = f"{transcript} {render_call(first['tool'], first['query'])}{render_result(first['tool'], result)}"
+            samples.append({"prompt": failed, "target": f" {rng.choice(answers)}\n", "kind": "answer_unknown", **common})
         for step in steps:
             samples.append({"prompt": transcript, "target": f" {render_call(step['tool'], step['query'])}", "kind": "call", **common})
             transcript += f" {render_call(step['tool'], step['query'])}{render_result(step['tool'], step['result'])}"
