@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "align":
-        return align_main(args)
+        return align_main(args, argv=sys.argv[1:] if argv is None else argv)
     try:
         return _memory(args) if args.command == "memory" else _chat(args)
     except (AssistantError, UsageError, ValueError) as exc:

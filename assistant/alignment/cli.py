@@ -66,13 +66,13 @@ def add_align_parser(commands: Any) -> argparse.ArgumentParser:
     return align
 
 
-def align_main(args: argparse.Namespace) -> int:
-    """Run the `align` command; errors are one line on stderr and exit code 2."""
+def align_main(args: argparse.Namespace, *, argv: list[str] | None = None) -> int:
+    """Run the `align` command (`argv`: the command line, recorded with a trained adapter); errors exit with 2."""
     try:
         config = from_arguments(args)
         workdir = args.workdir or config.data_dir / "alignment" / "tool-use"
         if args.step == "train":
-            return _train(args, config, workdir)
+            return _train(args, config, workdir, argv=sys.argv[1:] if argv is None else argv)
         return _pipeline(args, config, workdir)
     except (AssistantError, ValueError, OSError, ImportError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -118,7 +118,7 @@ def _pipeline(args: argparse.Namespace, config: Config, workdir: Path) -> int:
     return 0
 
 
-def _train(args: argparse.Namespace, config: Config, workdir: Path) -> int:
+def _train(args: argparse.Namespace, config: Config, workdir: Path, *, argv: list[str]) -> int:
     from assistant.alignment.samples import PROMPT
     from assistant.alignment.train import TrainSettings, train_from_files
 
@@ -130,7 +130,7 @@ def _train(args: argparse.Namespace, config: Config, workdir: Path) -> int:
         given["threads"] = config.threads
     settings = TrainSettings(**given)
     result = train_from_files(samples, args.out or config.data_dir / "adapters" / "tool-use", settings, _model_path(config),
-                              progress=True, metadata={"command": shlex.join(["python", "-m", "assistant", *sys.argv[1:]]),
+                              progress=True, metadata={"command": shlex.join(["python", "-m", "assistant", *argv]),
                                                        "data_command": _data_command(samples), "prompt": PROMPT})
     data = dataclasses.asdict(result) if dataclasses.is_dataclass(result) else result
     if args.json:
