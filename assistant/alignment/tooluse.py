@@ -1,5 +1,10 @@
 """The offline instantiation of the alignment pipeline for tool use: no strong model needed.
 
+The shipped adapter (assistant/adapters/tool-use) was produced, seeded, by:
+
+    python -m assistant align run --seed 0
+    python -m assistant align train --seed 0 --epochs 2 --lr 3e-4 --bf16 --out assistant/adapters/tool-use
+
 - metadata: expert-written (use case, skills) pairs from `tooluse.yaml` (only `split: train` pairs);
 - decoder: a seeded template grammar; every instruction carries its gold trajectory, computed by running
   the real tools (calc, time on a drawn clock, demo weather, the Wikipedia index, reminders in a scratch
@@ -31,11 +36,12 @@ from typing import Any
 import yaml
 
 from assistant.alignment.records import Metadata, RubricSet, SyntheticInstruction
+from assistant.alignment.samples import TOOL_ORDER, write_samples
 from assistant.markup import ParsedCall, parse, render_call, render_result
 from tools.registry import ToolContext, ToolRegistry
 
 GRAMMAR = Path(__file__).with_name("tooluse.yaml")
-TOOLS = ("calc", "time", "weather", "search", "memory", "remind")
+TOOLS = TOOL_ORDER
 JUDGE_USER = "alignment-judge"
 MINIMAL_PER_PAIR = 16
 
@@ -354,8 +360,6 @@ def minimal_flow(tools: GoldTools, *, seed: int, per_pair: int = MINIMAL_PER_PAI
 def export_samples(workdir: Path, tools: GoldTools, *, seed: int) -> dict:
     """After the pipeline's export: the minimal-flow records, then the training samples of both."""
     import json
-
-    from assistant.alignment.samples import write_samples
 
     minimal = workdir / "minimal.jsonl"
     if not minimal.exists():
