@@ -22,7 +22,7 @@ from assistant.alignment.generate import base_instructions
 from assistant.alignment.metadata import Vocabulary, augment
 from assistant.alignment.records import (
     AlignmentError, Decision, FilterRecord, JudgeError, MalformedReply, Metadata, RubricSet, SyntheticInstruction,
-    TrainingRecord, append_jsonl, read_jsonl, write_atomic,
+    TrainingRecord, append_jsonl, read_jsonl, write_atomic, write_jsonl,
 )
 from assistant.alignment.roles import JUDGE_MODES, Roles
 from assistant.alignment.rubrics import RubricCache, choose_action
@@ -347,7 +347,7 @@ class AlignmentPipeline:
         rows = [{"instruction": r.instruction, "response": r.response, "response_source": r.response_source,
                  "use_case": r.metadata.use_case, "skills": r.metadata.skills, "rounds": r.rounds,
                  "instruction_id": r.instruction_id, "extra": r.extra} for r in pool]
-        write_atomic(self.dir / DATASET, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
+        write_jsonl(self.dir / DATASET, rows)
         summary = self.summary()
         if self.roles.post_export is not None:
             summary.update(self.roles.post_export(self.dir) or {})

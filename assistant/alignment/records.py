@@ -8,7 +8,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from assistant.errors import AssistantError
 
@@ -206,7 +206,7 @@ def append_jsonl(path: Path, *records: dict[str, Any]) -> None:
     """Append records, one line each, in one write, flushed and fsynced; an unfinished last line is cut off first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode("utf-8")
+    data = _jsonl(records).encode("utf-8")
     with open(path, "a+b") as f:
         size = f.seek(0, os.SEEK_END)
         if size:
@@ -217,6 +217,15 @@ def append_jsonl(path: Path, *records: dict[str, Any]) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
+
+
+def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> None:
+    """Replace a JSONL file with these records, atomically."""
+    write_atomic(path, _jsonl(records))
+
+
+def _jsonl(records: Sequence[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -15,13 +15,13 @@ Some prompts carry an earlier exchange of the same session, so the adapter also 
 
 from __future__ import annotations
 
-import json
 import random
 from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Iterable
 
+from assistant.alignment.records import read_jsonl, write_jsonl
 from assistant.markup import render_call, render_result
 from assistant.prompts import AgentPrompt, PastTurn
 from memory.bank import NOTHING_REMEMBERED
@@ -76,8 +76,7 @@ def build_samples(records: list[dict], *, seed: int = 0) -> list[dict]:
 
 def write_samples(datasets: list[Path], out: Path, *, seed: int = 0) -> dict:
     """Read dataset JSONL files, write the samples as JSONL; counts per sample kind."""
-    records = [json.loads(line) for path in datasets for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    samples = build_samples(records, seed=seed)
-    out.write_text("".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples), encoding="utf-8")
+    samples = build_samples([record for path in datasets for record in read_jsonl(path)], seed=seed)
+    write_jsonl(out, samples)
     counts = Counter(s["kind"] for s in samples)
     return {"samples": len(samples), "samples_per_kind": dict(sorted(counts.items()))}

@@ -35,7 +35,7 @@ from typing import Any
 
 import yaml
 
-from assistant.alignment.records import Metadata, RubricSet, SyntheticInstruction
+from assistant.alignment.records import Metadata, RubricSet, SyntheticInstruction, read_jsonl, write_jsonl
 from assistant.alignment.samples import TOOL_ORDER, write_samples
 from assistant.markup import ParsedCall, parse, render_call, render_result
 from tools.registry import ToolContext, ToolRegistry
@@ -359,14 +359,11 @@ def minimal_flow(tools: GoldTools, *, seed: int, per_pair: int = MINIMAL_PER_PAI
 
 def export_samples(workdir: Path, tools: GoldTools, *, seed: int) -> dict:
     """After the pipeline's export: the minimal-flow records, then the training samples of both."""
-    import json
-
     minimal = workdir / "minimal.jsonl"
     if not minimal.exists():
-        records = minimal_flow(tools, seed=seed)
-        minimal.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+        write_jsonl(minimal, minimal_flow(tools, seed=seed))
     counts = write_samples([workdir / "dataset.jsonl", minimal], workdir / "samples.jsonl", seed=seed)
-    return {"minimal_flow_records": sum(1 for _ in minimal.open(encoding="utf-8")), **counts}
+    return {"minimal_flow_records": len(read_jsonl(minimal)), **counts}
 
 
 def offline_roles(config: Any, settings: Any) -> Any:
