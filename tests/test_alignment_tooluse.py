@@ -14,7 +14,7 @@ from assistant.alignment.roles import Roles
 from assistant.alignment.samples import build_samples, tuned_prompt
 from assistant.alignment.tooluse import (
     ExpertRubrics, GoldResponder, GoldTools, ModelTarget, RewriteImprover, TemplateDecoder, ToolJudge, eval_cases,
-    expert_metadata, export_samples, grammar, offline_settings, pairs, render_gold, rewrite, stable_rng,
+    expert_metadata, export_samples, minimal_share, grammar, offline_settings, pairs, render_gold, rewrite, stable_rng,
 )
 from assistant.markup import ParsedAnswer, ParsedCall
 from tests.fakes import ScriptedBackend
@@ -54,6 +54,35 @@ def test_no_template_or_metadata_pair_is_on_both_sides_of_the_split():
     train_texts = {t["text"] for _, ts in train for t in ts}
     assert not train_texts & {t["text"] for _, ts in held_out for t in ts}
     assert [m.key for m in expert_metadata()] == [m.key for m, _ in train]
+
+
+def slot_pattern(name: str) -> str:
+    """What a slot can put into a text: one of its choices, a number, or one of its Wikipedia titles."""
+    import re
+
+    from assistant.alignment.tooluse import _wiki_titles
+
+    for slot, spec in grammar()["slots"].items():
+        options = spec.get("choice") if slot == name else (spec.get("also") or {}).get(name)
+        if slot == name and "wiki" in spec:
+            options = _wiki_titles(tuple(spec["wiki"] if isinstance(spec["wiki"], list) else [spec["wiki"]]))
+        if options:
+            return "(?:" + "|".join(re.escape(str(o).lower()) for o in options) + ")"
+        if slot == name and "int" in spec:
+            return r"\d+"
+    raise AssertionError(f"no slot {name!r} in the grammar")
+
+
+def test_no_training_template_can_write_an_eval_case():
+    import re
+
+    cases = [json.loads(line) for line in EVAL_FILE.read_text().splitlines() if line.strip()]
+    texts = {" ".join(c["text"].lower().split()) for c in cases}
+    for _, templates in pairs("train"):
+        for template in templates:
+            parts = re.split(r"\{([a-z_0-9]+)\}", " ".join(template["text"].lower().split()))
+            pattern = "".join(slot_pattern(p) if i % 2 else re.escape(p) for i, p in enumerate(parts))
+            assert not [t for t in texts if re.fullmatch(pattern, t)], template["text"]
 
 
 def test_the_held_out_eval_cases_come_from_eval_pairs_only():
@@ -162,7 +191,8 @@ def test_the_offline_pipeline_keeps_what_the_target_gets_wrong_and_writes_sample
     assert summary["samples"] > len(dataset) and {"call", "answer", "no_call"} <= set(summary["samples_per_kind"])
     samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
     assert {s["source"] for s in samples} == {"filtered", "minimal"}
-    assert summary["minimal_flow_records"] == 16 * len(expert_metadata())
+    assert summary["minimal_flow_records"] == sum(minimal_share(m.use_case) for m in expert_metadata())
+    assert minimal_share("chit-chat") == 2 * minimal_share("weather") == 32
 
 
 def test_offline_settings_are_the_published_defaults_but_restart_and_keep_last():

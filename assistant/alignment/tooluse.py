@@ -16,8 +16,9 @@ The shipped adapter (assistant/adapters/tool-use) was produced, seeded, by:
   so with θ = 3 only a fully right first step (G = 0) is sent back for a harder wording.
 
 The training set mixes the filtered pool with a "minimal flow" share (spec §6.10: metadata -> instruction ->
-gold response, unfiltered) of MINIMAL_PER_PAIR instructions per pair, drawn with another seed: the adapter is
-prompted without demonstrations, so it must also see the plain wordings the filter sends away.
+gold response, unfiltered) of MINIMAL_PER_PAIR instructions per pair (a use case may ask for more with
+`minimal_per_pair`: chit-chat takes twice as many), drawn with another seed: the adapter is prompted without
+demonstrations, so it must also see the plain wordings the filter sends away.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from assistant.alignment.records import Metadata, RubricSet, SyntheticInstructio
 from assistant.alignment.samples import TOOL_ORDER, write_samples
 from assistant.markup import ParsedCall, parse, render_call, render_result
 from tools.registry import ToolContext, ToolRegistry
+from tools.results import result_fields
 
 GRAMMAR = Path(__file__).with_name("tooluse.yaml")
 TOOLS = TOOL_ORDER
@@ -102,28 +104,6 @@ def draw_slots(rng: random.Random) -> dict[str, str]:
             common = not {"People", "Geography"} & set(topics) and title[1:] == title[1:].lower()
             values[name] = title[0].lower() + title[1:] if common else title
     return values
-
-
-def result_fields(tool: str, result: str) -> dict[str, str]:
-    """Named parts of a tool result that gold answers are written from."""
-    fields = {"result": result}
-    if tool == "calc" and "=" in result:
-        fields["value"] = result.rsplit("=", 1)[1].strip()
-    elif tool == "time":
-        match = re.match(r"(\w+) (\d+ \w+ \d+), (\d\d:\d\d) \((.+)\)", result)
-        if match:
-            fields.update(weekday=match[1], date=f"{match[1]} {match[2]}", clock=match[3], zone=match[4])
-    elif tool == "weather":
-        fields["forecast"] = result.rstrip(".")
-    elif tool == "search":
-        title, _, body = result.split(" | ")[0].partition(": ")
-        first = re.split(r"(?<=[.!?])\s", body.strip(), maxsplit=1)[0]
-        fields.update(title=title, first=first if first.endswith((".", "!", "?", "…")) else first + ".")
-    elif tool == "remind":
-        match = re.match(r"Reminder set for (.+?): (.+)$", result)
-        if match:
-            fields.update(when=f"on {match[1]}", task=match[2])
-    return fields
 
 
 class GoldTools:
@@ -345,12 +325,17 @@ def offline_settings(**overrides: Any):
     return replace(AlignSettings(refine_mode="restart", on_exhausted="keep_last"), **overrides)
 
 
+def minimal_share(use_case: str, default: int = MINIMAL_PER_PAIR) -> int:
+    """Unfiltered instructions per metadata pair of a use case (`minimal_per_pair` in tooluse.yaml, else the default)."""
+    return int(grammar()["use_cases"][use_case].get("minimal_per_pair", default))
+
+
 def minimal_flow(tools: GoldTools, *, seed: int, per_pair: int = MINIMAL_PER_PAIR) -> list[dict]:
     """Dataset records straight from the grammar, unfiltered (spec §6.10 minimal flow), marked `source: minimal`."""
     decoder = TemplateDecoder(tools, seed=seed + 7919)
     records = []
     for index, metadata in enumerate(expert_metadata()):
-        for k, (text, extra) in enumerate(decoder.write(metadata, per_pair)):
+        for k, (text, extra) in enumerate(decoder.write(metadata, minimal_share(metadata.use_case, per_pair))):
             records.append({"instruction": text, "response": render_gold(extra), "response_source": "strong",
                             "use_case": metadata.use_case, "skills": metadata.skills, "rounds": 0,
                             "instruction_id": f"minimal-{index}-{k}", "extra": extra, "source": "minimal"})
