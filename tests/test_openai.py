@@ -101,6 +101,14 @@ def llama_server(model_data_dir, tmp_path_factory):
     else:
         process.kill()
         pytest.fail("llama.cpp server did not start within 120 s")
+    try:  # one token first: a llama.cpp that crashes on this CPU should say so, not look like a network error
+        httpx.post(f"{url}/completions", json={"prompt": "Hello", "max_tokens": 1}, timeout=60)
+    except httpx.HTTPError:
+        pass
+    time.sleep(0.2)
+    if process.poll() is not None:
+        pytest.fail(f"llama.cpp server crashed on its first token (exit code {process.returncode}); scripts/dev-setup.sh rebuilds "
+                    f"it as portable code. Log: {log_path.read_text()[-1500:]}")
     yield url
     process.terminate()
     try:
