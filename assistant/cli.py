@@ -11,9 +11,11 @@ from dataclasses import fields
 from pathlib import Path
 
 from assistant.alignment.cli import add_align_parser, align_main
+from assistant.personas.cli import add_personas_parser, personas_main
+from assistant.pages.cli import add_pages_parsers, pages_main
 from assistant.config import Config, add_arguments, from_arguments
 from assistant.errors import AssistantError
-from assistant.types import TextDelta, ToolCall, ToolResult
+from assistant.types import FinalAnswer, TextDelta, ToolCall, ToolResult
 
 
 CONFIG_FIELDS = tuple(f.name for f in fields(Config))
@@ -44,6 +46,8 @@ def parser() -> argparse.ArgumentParser:
     memory.add_argument("--json", action="store_true", help="print rows as JSON")
     add_arguments(memory, only=("data_dir", "chroma_url", "timezone") + tuple(n for n in CONFIG_FIELDS if n.startswith("memory_")))
     add_align_parser(commands)
+    add_personas_parser(commands)
+    add_pages_parsers(commands)
     return root
 
 
@@ -105,18 +109,20 @@ def _chat(args: argparse.Namespace) -> int:
         turn = assistant.chat(message, user_id=args.user)
         print(json.dumps(turn.to_dict(), ensure_ascii=False, indent=2))
         return 0 if turn.outcome.value in ("answer", "step_limit") else 1
-    ok, started = True, False
+    ok, streamed, live = True, "", sys.stdout.isatty()  # a terminal sees the draft as it is written; a pipe only the reply
     for event in assistant.stream(message, user_id=args.user):
         if isinstance(event, ToolCall):
             print(f"  → {event.tool}: {event.query}", file=sys.stderr)
         elif isinstance(event, ToolResult):
             print(f"  ← {event.result}  ({event.seconds:.2f} s)", file=sys.stderr)
-        elif isinstance(event, TextDelta):
-            text = event.text if started else event.text.lstrip()
-            started = started or bool(text)
+        elif isinstance(event, TextDelta) and live:
+            text = event.text if streamed else event.text.lstrip()
+            streamed += text
             print(text, end="", flush=True)
-        elif getattr(event, "outcome", None) is not None:
+        elif isinstance(event, FinalAnswer):
             ok = event.outcome.value in ("answer", "step_limit")
+            if event.text.strip() != streamed.strip():  # not streamed, or the persona stage's reply says more than the draft
+                print(("\n" if streamed else "") + event.text, end="")
     print()
     return 0 if ok else 1
 
@@ -127,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.command == "align":
         return align_main(args, argv=sys.argv[1:] if argv is None else argv)
+    if args.command == "personas":
+        return personas_main(args)
+    if args.command in ("shop", "page"):
+        return pages_main(args)
     try:
         return _memory(args) if args.command == "memory" else _chat(args)
     except (AssistantError, UsageError, ValueError) as exc:

@@ -30,6 +30,14 @@ class WeatherKind(str, Enum):
     OPEN_METEO = "open-meteo"  # live forecasts (needs network)
 
 
+class TtsKind(str, Enum):
+    """Which engine speaks replies aloud."""
+
+    ESPEAK = "espeak"  # espeak-ng from Debian (default; offline, per-persona prosody through SSML)
+    TRANSFORMERS = "transformers"  # a Hugging Face text-to-speech model (tts_model)
+    OFF = "off"  # text only
+
+
 def _setting(default: Any, help: str, *, secret: bool = False) -> Any:
     return field(default=default, repr=not secret, metadata={"help": help, "secret": secret})
 
@@ -54,6 +62,10 @@ class Config:
     max_input_chars: int = _setting(4000, "longest message accepted; longer ones are refused with a message")
     concurrency_limit: int = _setting(2, "chat requests processed at once by the web app; the rest queue")
     asr_model: str = _setting("", "speech recognition: empty for offline pocketsphinx, or a Hugging Face ASR model id")
+    tts: TtsKind = _setting(TtsKind.ESPEAK, "spoken replies: espeak (espeak-ng), transformers (tts_model) or off")
+    tts_model: str = _setting("", "Hugging Face text-to-speech model id or path for tts=transformers, e.g. facebook/mms-tts-eng")
+    tts_binary: str = _setting("espeak-ng", "the espeak-ng program for tts=espeak: a name on PATH or a path")
+    tts_cache_files: int = _setting(200, "spoken replies kept in <data_dir>/audio; the least recently used go first")
     auth: str = _setting("", "web app logins as user:password,user2:password2 (empty: ask for a name)", secret=True)
     threads: int = _setting(0, "CPU threads for the in-process model (0: torch's default)")
     adapter: str = _setting("builtin", "LoRA adapter for the in-process model: builtin (the shipped tool-use adapter of the "
@@ -73,6 +85,19 @@ class Config:
     memory_conflicts: str = _setting("rule", "conflict detector: rule (same subject, other value; offline) or llm (the model judges)")
     memory_retention_days: float = _setting(30.0, "memories older than this are deleted by the clean-up")
     memory_cleanup_hours: float = _setting(24.0, "how often the app runs the memory clean-up (0: only on demand)")
+    persona: str = _setting("auto", "who speaks: auto (the user's pin, schedule or the conversation picks), off (plain answers, "
+                                    "no rewriting), or a persona name (butler, chef, surfer, forecaster, neutral)")
+    persona_rewrites: int = _setting(1, "persona rewrites per plain output (spec default 2; one keeps a CPU turn short)")
+    persona_mode: str = _setting("auto", "rewrite mode: choose (the model picks the persona's opening and closing by log-probability), "
+                                         "frame (it writes them), free (it rewrites everything), auto (choose if the backend scores)")
+    persona_session_seconds: float = _setting(30.0, "skip rewriting once the current interaction is longer than this (0: never)")
+    persona_budget_ms: float = _setting(6000.0, "skip online rewriting estimated to take longer than this many milliseconds")
+    low_power: bool = _setting(False, "power-saving mode: never rewrite (plain answers only)")
+    persona_proactive: bool = _setting(True, "add proactive follow-ups (the hidden additional query of a related intent)")
+    persona_require_modified: bool = _setting(False, "modified-required mode: the main reply must be a persona's rewrite")
+    persona_fallback: str = _setting("online", "when the precomputed index has no match: online (rewrite now) or plain")
+    persona_time_class: str = _setting("open", "class of 'what time is it?': open (rewritten) or factual (plain)")
+    persona_weights: str = _setting("0.4,0.4,0.2", "ranker weights: confidences, naturalness, intent promotion")
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -90,6 +115,10 @@ class Config:
             raise ConfigError(f"max_steps must be 1-64, got {self.max_steps}")
         if self.tool_timeout <= 0 or self.max_input_chars < 1 or self.concurrency_limit < 1 or self.threads < 0:
             raise ConfigError("tool_timeout, max_input_chars and concurrency_limit must be positive, threads >= 0")
+        if self.tts is TtsKind.TRANSFORMERS and not self.tts_model:
+            raise ConfigError("tts=transformers needs tts_model (a Hugging Face text-to-speech model id or path)")
+        if self.tts_cache_files < 1:
+            raise ConfigError(f"tts_cache_files must be at least 1, got {self.tts_cache_files}")
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -110,6 +139,10 @@ class Config:
             raise ConfigError(f"adapter {self.adapter!r} is not an adapter directory (no adapter_config.json)")
         if self.backend is BackendKind.TRANSFORMERS and not self.model:
             raise ConfigError("the transformers backend needs model (a Hugging Face id or a local path)")
+        try:
+            self.persona_settings()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from exc
 
     def memory_settings(self):
         """The memory bank's settings (`memory.bank.MemorySettings`) from the memory_* fields."""
@@ -120,6 +153,27 @@ class Config:
             context_threshold=self.memory_context_threshold, read_mode=self.memory_read_mode, top_k=self.memory_top_k,
             read_compare=self.memory_read_compare, write_compare=self.memory_write_compare,
             gap_policy=self.memory_gap_policy, retention_days=self.memory_retention_days,
+        )
+
+    def persona_settings(self):
+        """The persona stage's settings (`assistant.personas.reply.PersonaSettings`) from the persona_* fields."""
+        from assistant.personas.gate import GateSettings
+        from assistant.personas.ranking import RankerWeights
+        from assistant.personas.reply import PersonaSettings
+
+        try:
+            weights = [float(w) for w in self.persona_weights.split(",")]
+        except ValueError:
+            weights = []
+        if len(weights) != 3:
+            raise ValueError(f"persona_weights must be three numbers like 0.4,0.4,0.2, got {self.persona_weights!r}")
+        if self.persona_mode not in ("auto", "choose", "frame", "free") or self.persona_time_class not in ("open", "factual"):
+            raise ValueError("persona_mode must be auto, choose, frame or free; persona_time_class open or factual")
+        return PersonaSettings(
+            rewrites_per_plain=self.persona_rewrites, mode=self.persona_mode, proactive=self.persona_proactive,
+            require_modified=self.persona_require_modified, no_match_fallback=self.persona_fallback, time_class=self.persona_time_class,
+            gate=GateSettings(session_seconds=self.persona_session_seconds, budget_ms=self.persona_budget_ms, low_power=self.low_power),
+            weights=RankerWeights(*weights),
         )
 
     def adapter_dir(self) -> Path | None:

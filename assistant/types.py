@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Union
 
+from assistant.personas.types import Candidate, Segment
+
 
 class Outcome(str, Enum):
     """How a turn ended."""
@@ -94,6 +96,9 @@ class FinalAnswer:
     calls: tuple[Call, ...] = ()
     outcome: Outcome = Outcome.ANSWER
     timings: Timings = field(default_factory=Timings)
+    persona: str = ""  # who spoke the main part ("" when personas are off)
+    segments: tuple[Segment, ...] = ()  # the reply's parts, each with its persona and prosody (empty: one plain part)
+    candidates: tuple[Candidate, ...] = ()  # what the persona stage chose from
 
 
 Event = Union[TextDelta, ToolCall, ToolResult, Notice, FinalAnswer]
@@ -108,6 +113,9 @@ class Turn:
     outcome: Outcome
     timings: Timings
     notices: tuple[str, ...] = ()
+    persona: str = ""
+    segments: tuple[Segment, ...] = ()
+    candidates: tuple[Candidate, ...] = ()
 
     def to_dict(self) -> dict:
         """The JSON shape printed by `python -m assistant chat --json`."""
@@ -117,4 +125,7 @@ class Turn:
             "outcome": self.outcome.value,
             "notices": list(self.notices),
             "timings": self.timings.to_dict(),
+            "persona": self.persona,
+            "segments": [{"persona": s.persona, "text": s.text} for s in self.segments],
+            "candidates": [c.to_dict() for c in self.candidates],
         }

@@ -32,10 +32,10 @@ def scripted() -> ScriptedBackend:
 
 @pytest.fixture
 def config(tmp_path: Path):
-    """Default settings with the data dir in the test's own temporary directory."""
+    """Default settings with the data dir in the test's own temporary directory; personas off (their tests turn them on)."""
     from assistant.config import Config
 
-    return Config(data_dir=tmp_path / "data")
+    return Config(data_dir=tmp_path / "data", persona="off")
 
 
 @pytest.fixture(scope="session")

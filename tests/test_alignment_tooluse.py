@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from tests.fakes import HashEmbedder
 from langchain_core.documents import Document
 from langchain_core.retrievers import BaseRetriever
 
@@ -34,7 +36,8 @@ class WordRetriever(BaseRetriever):
 
 @pytest.fixture(scope="module")
 def tools(tmp_path_factory):
-    return GoldTools(tmp_path_factory.mktemp("data"), retriever=WordRetriever(), scratch=tmp_path_factory.mktemp("scratch"))
+    return GoldTools(tmp_path_factory.mktemp("data"), retriever=WordRetriever(), scratch=tmp_path_factory.mktemp("scratch"),
+                     embedder=HashEmbedder())
 
 
 def instruction(text, extra, metadata=None):

@@ -34,7 +34,13 @@ def remind(request: str) -> str:
     return ""
 
 
-ALL = [calc, current_time, weather, search, memory, remind]
+@tool
+def shop(request: str) -> str:
+    """Products to buy in the shops' catalog."""
+    return ""
+
+
+ALL = [calc, current_time, weather, search, memory, remind, shop]
 
 
 def test_every_template_renders_with_sample_values():
@@ -70,7 +76,7 @@ def test_demonstrations_of_missing_tools_are_left_out():
 
 def test_without_an_embedder_every_tool_is_demonstrated():
     chosen = AgentPrompt(ALL).select("anything")
-    assert len(chosen) == 10 and {e.kind for e in chosen} == {"calc", "time", "weather", "search", "memory", "remind", "none"}
+    assert len(chosen) == 10 and {e.kind for e in chosen} == {"calc", "time", "weather", "search", "memory", "remind", "shop", "none"}
 
 
 def test_with_an_embedder_the_most_similar_come_last_and_some_answer_directly():

@@ -184,3 +184,41 @@ def test_memory_search_in_the_tab(app):
     assistant.memory.add("alice", "I work at a bakery", "Lovely")
     rows, _ = client.predict("bakery", "alice", api_name="/memory_list")
     assert rows_of(rows)[0][2] == "I work at a bakery"
+
+
+def test_the_persona_picker_and_who_spoke(config, embedder, clock):
+    from assistant.personas.registry import PersonaRegistry
+    from assistant.personas.reply import PersonaStage
+
+    class Plain:
+        def naturalness(self, text):
+            return 0.9
+
+        def in_character(self, text, persona):
+            return 0.9
+
+    backend = ScriptedBackend([" Hello!", " Good evening.", " How may I help?"])
+    auto = config.with_(port=free_port(), persona="auto")
+    assistant = Assistant(auto, backend=backend, tools=[calc], embedder=embedder, clock=clock,
+                          persona_stage=PersonaStage(backend, PersonaRegistry(), Plain()))
+    demo = launch(assistant, prevent_thread_lock=True, quiet=True)
+    try:
+        client = Client(f"http://127.0.0.1:{auto.port}/", verbose=False)
+        history, _ = client.predict("hello there", [], "alice", "butler", api_name="/chat")
+        assert "How may I help?\\n\\n*— butler*" in str(history[-1]["content"])
+        history, _ = client.predict("hello again", [], "alice", "off", api_name="/chat")
+        assert "— " not in str(history[-1]["content"])
+    finally:
+        demo.close()
+        assistant.close()
+
+
+def test_mixed_persona_replies_show_each_speaker_and_escape_their_text():
+    from assistant.personas.types import Segment
+    from assistant.types import FinalAnswer
+    from ui.chat import in_character
+
+    final = FinalAnswer(text="Sounds fun! <b>Rain</b>", persona="surfer",
+                        segments=(Segment("Sounds fun!", "surfer"), Segment("<b>Rain</b> at the bay.", "forecaster")))
+    assert in_character(final) == "**Surfer:** Sounds fun!\n\n**Forecaster:** &lt;b&gt;Rain&lt;/b&gt; at the bay."
+    assert in_character(FinalAnswer(text="It is 4.")) == "It is 4."

@@ -9,6 +9,7 @@ _REMINDER = re.compile(r"Reminder set for (.+?): (.+)$")
 _WEATHER = re.compile(r"^(?P<place>[^,]+(?:, [^,:]+)*?), (?P<day>\w{3} \d+ \w{3}): (?P<conditions>[^,]+), "
                       r"(?P<low>-?\d+) to (?P<high>-?\d+)°C")
 _CLOCK = re.compile(r"\b(\d\d):(\d\d)\b")
+_BEST = re.compile(r"Best match: (?P<best>.+?) at (?P<seller>[^,]+), (?P<price>[^ ]+?)\.(?: |$)")
 
 
 def twelve_hour(clock: str) -> str:
@@ -44,6 +45,10 @@ def result_fields(tool: str, result: str) -> dict[str, str]:
         title, _, body = result.split(" | ")[0].partition(": ")
         first = re.split(r"(?<=[.!?])\s", body.strip(), maxsplit=1)[0]
         fields.update(title=title, first=first if first.endswith((".", "!", "?", "…")) else first + ".")
+    elif tool == "shop":
+        match = _BEST.search(result)
+        if match:
+            fields.update(best=match["best"], seller=match["seller"], price=match["price"])
     elif tool == "remind":
         match = _REMINDER.match(result)
         if match:

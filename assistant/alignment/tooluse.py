@@ -126,8 +126,25 @@ class GoldTools:
         scratch_dir = Path(scratch or self._scratch.name)
         self.reminders = Reminders(scratch_dir / "reminders.sqlite3")
         search = Search(retriever)
-        self.registry = ToolRegistry.of([calc, current_time, Weather(DemoWeather()).tool, search.tool, self.reminders.tool])
+        self.registry = ToolRegistry.of([calc, current_time, Weather(DemoWeather()).tool, search.tool, self.reminders.tool,
+                                         self._shop(scratch_dir, embedder)])
         self._users = itertools.count()
+
+    @staticmethod
+    def _shop(scratch: Path, embedder: Any):
+        """The `<shop>` tool over the shipped catalog, with its per-user state in the scratch directory."""
+        from assistant.pages.product_pages import ProductPages
+        from memory.activity import ActivityLog
+        from memory.profile import Profiles
+        from tools.shop import Shop
+
+        if embedder is None:
+            from memory.embeddings import SentenceEmbedder
+
+            embedder = SentenceEmbedder()
+        pages = ProductPages(data_dir=scratch, embedder=embedder, profiles=Profiles(scratch / "profiles.sqlite3"),
+                             activity=ActivityLog(scratch / "activity.sqlite3"), backend=None)
+        return Shop(pages).tool
 
     def fresh_user(self, prefix: str) -> str:
         """A user id nobody used yet in this scratch database (so a reminder list shows only what was set up)."""
@@ -309,6 +326,8 @@ def _normal(result: str, tool: str) -> str:
         return result.split(":", 1)[0]  # the top article
     if tool == "calc":
         return result.rsplit("=", 1)[-1].strip()
+    if tool == "shop":
+        return result_fields(tool, result).get("best", result)  # the best match, whatever else the page lists
     return result
 
 

@@ -93,6 +93,9 @@ class Ranker:
 
     def rank(self, candidates: Sequence[Candidate], plain: Sequence[Candidate], *, factual: bool) -> list[Ranked]:
         """Every candidate scored, best first; rewrites that lost a fact of their plain output are marked and sink."""
+        warm = getattr(self.classifier, "score_many", None)
+        if warm is not None:
+            warm([c.text for c in candidates])  # one batch through the embedder; the per-candidate calls below hit its cache
         ranked = []
         for candidate in candidates:
             scored = self.score(candidate, factual=factual)

@@ -16,7 +16,7 @@ from assistant.backends.base import Backend
 from assistant.personas.gate import GateSettings, decide, within_budget
 from assistant.personas.intents import OPEN, Intent, classify, plain_outputs
 from assistant.personas.proactive import Additional, additional_outputs
-from assistant.personas.ranking import Classifier, Ranker, RankerWeights
+from assistant.personas.ranking import Classifier, Ranker, RankerWeights, facts
 from assistant.personas.rewriter import PersonaRewriter
 from assistant.personas.types import Candidate, Context, Group, Persona, Provenance, Segment
 from assistant.types import Call
@@ -33,7 +33,7 @@ class PersonaSettings:
     """How the persona stage behaves; each field has an ASSISTANT_PERSONA_* setting (README)."""
 
     rewrites_per_plain: int = 1  # spec §13 suggests 2; one keeps a CPU turn short
-    mode: str = "frame"  # frame (keep the plain output, write an opening and a closing) | free (rewrite it all)
+    mode: str = "auto"  # choose | frame | free | auto (assistant/personas/rewriter.py)
     proactive: bool = True  # ask the hidden additional query of a related intent
     require_modified: bool = False  # modified-required mode (spec §10)
     no_match_fallback: str = "online"  # what to do when the precomputed index has nothing: online | plain
@@ -106,7 +106,7 @@ class PersonaStage:
 
     def estimate_ms(self, additional: int = 0) -> float:
         """What online rewriting of this turn would cost: model calls times the measured time per call."""
-        per_rewrite = 2 if self.settings.mode == "frame" else 1
+        per_rewrite = 1 if self.rewriter.mode == "free" else 2  # an opening and a closing
         return (self.settings.rewrites_per_plain * per_rewrite + additional) * self._ms_per_call
 
     def _rewrite(self, query: str, context: Context, plain: Sequence[str], persona: Persona, *, n: int, closes: bool = True) -> list[str]:
@@ -123,19 +123,21 @@ class PersonaStage:
         """The reply for a turn the agent answered with `answer` after `calls`; never raises for bad model output."""
         intent = classify(message, calls, time_class=self.settings.time_class)
         texts = plain_outputs(intent, calls, answer, time_of_day=context.time_of_day, today=today)
-        tool_ok = all(c.ok for c in calls if c.step > 0)
-        plain = [Candidate(t, Group.PLAIN, nlu_conf=intent.confidence, fulfillment_score=1.0 if tool_ok and answered else 0.5)
-                 for t in texts]
+        plain = self._plain(texts, answer, intent, calls, answered)
         notes: list[str] = []
         gate = decide(intent, texts, settings=self.settings.gate, session_seconds=context.session_seconds)
         modified: list[Candidate] = []
         extras: list[tuple[Additional, list[Candidate]]] = []
         if gate.modify:
-            modified = self._modified(message, context, texts, persona, user_id, notes)
+            best = max(range(len(plain)), key=lambda i: self.ranker.score(plain[i], factual=False).score)
+            ordered = [texts[best], *(t for i, t in enumerate(texts) if i != best)]  # the rewriter rewrites the best plain output
+            modified = [replace(c, parent_plain_id=best) for c in self._modified(message, context, ordered, persona, user_id, notes)]
             if self.settings.proactive:
                 extras = self._additional(intent, context, persona, pinned, tools, ctx, message)
         ranked = self.ranker.rank(plain + modified, plain, factual=intent.factual)
         main = self.ranker.choose(ranked) or (plain[0] if plain else Candidate(answer, Group.PLAIN))
+        if main.group is Group.PLAIN and any(not r.facts_kept for r in ranked):
+            notes.append("Answered plainly: the persona's rewrite lost a fact of the answer.")
         segments = [Segment(main.text, main.persona or persona.name, self._prosody(main.persona or persona.name))]
         every = [r.candidate for r in ranked]
         for item, group in extras:
@@ -150,6 +152,26 @@ class PersonaStage:
         text = " ".join(s.text for s in segments)
         return Reply(text, tuple(segments), main.persona or persona.name, intent, tuple(every), gate.reason, tuple(notes),
                      tuple(item.query for item, _ in extras))
+
+    @staticmethod
+    def _plain(texts: list[str], answer: str, intent: Intent, calls: Sequence[Call], answered: bool) -> list[Candidate]:
+        """Plain candidates, scored by how many facts of the tool results they carry ("Done." says less than "Reminder set
+        for 10:30 AM."); at equal coverage the agent's own answer is preferred to a template."""
+        tool_ok = all(c.ok for c in calls if c.step > 0)
+        agent = " ".join(answer.split())
+        wanted = set().union(*(facts(t) for t in texts if t != agent))  # the templates are built from the tool results
+        found = []
+        used_tools = any(c.step > 0 for c in calls)
+        for text in texts:
+            coverage = len(wanted & facts(text)) / len(wanted) if wanted else 1.0
+            if not (tool_ok and answered):
+                score = 0.5
+            elif text == agent:
+                score = 0.8 + 0.2 * coverage
+            else:  # a template: over tool results it is as good as what it carries; without any, a stock reaction ("Hi there!")
+                score = 0.78 + 0.2 * coverage if used_tools else 0.6
+            found.append(Candidate(text, Group.PLAIN, nlu_conf=intent.confidence, fulfillment_score=score))
+        return found
 
     def _modified(self, message: str, context: Context, plain: list[str], persona: Persona, user_id: str, notes: list[str]) -> list[Candidate]:
         """The modified set: from the precomputed index when it matches, else online (or nothing), as configured."""

@@ -17,7 +17,8 @@ from assistant.prompts import render
 from assistant.personas.types import Context, Persona
 
 PROMPTS_FILE = Path(__file__).with_name("prompts.yaml")
-MODES = ("frame", "free")
+MODES = ("auto", "choose", "frame", "free")
+_TIMES_OF_DAY = ("morning", "afternoon", "evening", "night", "tonight")
 MAX_PART_CHARS = 160  # an opening or a closing
 MAX_REWRITE_CHARS = 400
 MAX_EXAMPLES = 6
@@ -74,13 +75,34 @@ def _echoes(part: str, *texts: str) -> bool:
     return any(len(words & set(re.findall(r"[a-z']+", t.lower()))) / len(words) >= 0.7 for t in texts if t)
 
 
-class PersonaRewriter:
-    """Rewrites plain outputs in a persona's voice with any backend; one model call per part written."""
+def phrases(persona: Persona, part: str, context: Context) -> list[str]:
+    """The persona's openings or closings (`part`: opens | closes) from its examples, minus those for another time of day."""
+    found = []
+    for frame in frames(persona):
+        text = getattr(frame, part)
+        words = set(re.findall(r"[a-z]+", text.lower()))
+        if text and not any(t in words and t != context.time_of_day for t in _TIMES_OF_DAY if context.time_of_day):
+            found.append(text)
+    return list(dict.fromkeys(found))
 
-    def __init__(self, backend: Backend, *, mode: str = "frame", max_tokens: int = 24, temperature: float = 0.8) -> None:
+
+class PersonaRewriter:
+    """Rewrites plain outputs in a persona's voice with any backend.
+
+    Modes: `choose` (the model's log-probabilities pick the persona's opening and closing for this context from its own
+    phrases: one scoring pass per part, and nothing off-character can come out; the default for backends that score),
+    `frame` (the model writes an opening and a closing around the plain output, kept word for word), `free` (it rewrites
+    everything; for bigger models). `auto` is `choose` when the backend can score, else `frame`.
+    """
+
+    def __init__(self, backend: Backend, *, mode: str = "auto", max_tokens: int = 24, temperature: float = 0.8) -> None:
         if mode not in MODES:
             raise ValueError(f"rewrite mode must be one of {', '.join(MODES)}, got {mode!r}")
         self.backend = backend
+        if mode == "auto":
+            mode = "choose" if backend.can_score else "frame"
+        if mode == "choose" and not backend.can_score:
+            raise ValueError(f"rewrite mode choose needs a backend that scores continuations; {backend.name} cannot (use frame)")
         self.mode = mode
         self.max_tokens = max_tokens
         self.temperature = temperature  # for the second and later rewrites; the first is greedy
@@ -105,7 +127,9 @@ class PersonaRewriter:
         shown = [f for f in frames(persona) if (f.opens or f.closes) if self.mode == "frame"] or frames(persona)
         values = {"persona": persona, "examples": shown[:MAX_EXAMPLES], "label": label, "situation": situation(context),
                   "query": tidy(query, limit=300), "plain": plain}
-        prompt = render(prompts()[self.mode], **values)
+        prompt = render(prompts()["free" if self.mode == "free" else "frame"], **values)
+        if self.mode == "choose":
+            return self._choose(prompt, plain, query, label, context, persona, n, closes)
         found: list[str] = []
         for attempt in range(n):
             temperature = 0.0 if attempt == 0 else self.temperature
@@ -126,3 +150,32 @@ class PersonaRewriter:
             if _echoes(after, query, plain, opens):
                 after = ""
         return " ".join(part for part in (opens, plain, after) if part)
+
+    def _best(self, prompt: str, options: Sequence[str], n: int) -> list[str]:
+        """The `n` options the model finds likeliest after `prompt`, by mean log-probability per word."""
+        if not options:
+            return []
+        started = time.perf_counter()
+        try:
+            scores = self.backend.score(prompt, [f" {o}" for o in options])
+        finally:
+            self.calls += 1
+            self.seconds += time.perf_counter() - started
+        ranked = sorted(zip(scores, options), key=lambda pair: pair[0] / max(1, len(pair[1].split())), reverse=True)
+        return [option for _, option in ranked[:n]]
+
+    def _choose(self, prompt: str, plain: str, query: str, label: str, context: Context, persona: Persona, n: int,
+                closes: bool) -> list[str]:
+        openings = self._best(prompt, [o for o in phrases(persona, "opens", context) if not _echoes(o, query, plain)], n)
+        found: list[str] = []
+        for i, opens in enumerate(openings or [""]):
+            after = ""
+            if closes:
+                suffix = render(prompts()["closes_suffix"], label=label)
+                options = [c for c in phrases(persona, "closes", context) if not _echoes(c, query, plain, opens)]
+                best = self._best(f"{prompt} {opens}{suffix}", options, i + 1)
+                after = best[min(i, len(best) - 1)] if best else ""
+            text = " ".join(part for part in (opens, plain, after) if part)
+            if text != plain and text not in found:
+                found.append(text)
+        return found
