@@ -295,7 +295,10 @@ class Assistant:
         except Exception:
             log.exception("memory pre-fetch failed; answering without memories")
             return []
-        return [describe(row, ctx) for row in rows]
+        # the last few turns are in the prompt already as this session's conversation: repeating them as a memory
+        # only distracts the model (measured: with the previous turn recalled, a clear reminder request became `list`)
+        shown = {turn.user.strip() for turn in list(session.turns)[-3:]}
+        return [describe(row, ctx) for row in rows if row.input.strip() not in shown]
 
     def _remember(self, user_id: str, text: str, final: FinalAnswer) -> None:
         """Write after the answer, never during generation, by the bank's rules.

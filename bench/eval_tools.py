@@ -4,6 +4,7 @@
     python bench/eval_tools.py --split heldout            # only the cases from held-out templates
     python bench/eval_tools.py --cases FILE.jsonl         # any {"text": ..., "tool": ... | "none"} lines
     python bench/eval_tools.py --variants adapter-constrained --grounding 0
+    python bench/eval_tools.py --report bench/results/eval.json   # the report of a saved run again, no model
 
 Variants, measured in one run so the figures compare: the base model with demonstrations (`base-free`:
 plain few-shot generation; `base-constrained`: the decision point scored by log-probabilities) and the
@@ -97,7 +98,8 @@ def evaluate(assistant, cases: list[dict], *, label: str, grounding: int = 0) ->
         started = time.perf_counter()
         plan = assistant.agent.plan(case["text"])
         seconds = time.perf_counter() - started
-        row = {"text": case["text"], "want": case["tool"], "got": "none", "query": "", "valid": False, "seconds": seconds}
+        row = {"text": case["text"], "want": case["tool"], "got": "none", "query": "", "valid": False, "seconds": seconds,
+               "split": case.get("split", "")}
         if isinstance(plan, ParsedCall):
             outcome = assistant.tools.run(plan.tool, plan.query, ctx)
             row.update(got=plan.tool, query=plan.query, valid=outcome.ok)
@@ -108,6 +110,51 @@ def evaluate(assistant, cases: list[dict], *, label: str, grounding: int = 0) ->
             row.update(answer=final.text, result=first, grounded=bool(first) and grounded(final.text, first))
         rows.append(row)
     return rows
+
+
+def by_split(rows: list[dict], tools: list[str]) -> dict[str, dict]:
+    """The same figures for each named split of the cases (e.g. `heldout`: generated from held-out metadata only)."""
+    names = sorted({r.get("split", "") for r in rows} - {""})
+    return {name: score([r for r in rows if r.get("split") == name], tools) for name in names}
+
+
+def split_lines(splits: dict[str, dict]) -> list[str]:
+    pct = lambda v: "  -  " if v is None else f"{100 * v:5.1f}"  # noqa: E731
+    return [f"  {name} only: {m['cases']} cases, tool choice {pct(m['accuracy'])}%, call vs answer "
+            f"{pct(m['call_vs_answer_accuracy'])}%, query validity {pct(m['query_validity'])}%" for name, m in splits.items()]
+
+
+def compare(summary: dict) -> list[str]:
+    """Each variant's tool choice (and on each split) as a ratio to the best base-model variant of the same run."""
+    base = max((v for v in summary if v.startswith("base")), key=lambda v: summary[v]["summary"]["accuracy"], default=None)
+    lines = []
+    for variant in summary:
+        if base and variant != base:
+            a, b = summary[variant]["summary"]["accuracy"], summary[base]["summary"]["accuracy"]
+            lines.append(f"{variant} / {base} tool-choice accuracy: {a:.3f} / {b:.3f} = {a / b if b else float('inf'):.2f}x")
+            for name, m in summary[variant].get("splits", {}).items():
+                peer = summary[base].get("splits", {}).get(name)
+                if peer:
+                    lines.append(f"  {name}: tool choice {m['accuracy']:.3f} / {peer['accuracy']:.3f}, query validity "
+                                 f"{m['query_validity'] or 0:.3f} / {peer['query_validity'] or 0:.3f}")
+    return lines
+
+
+def rereport(path: Path, cases: list[dict]) -> int:
+    """Print the report of a saved run (`--out`) again, with splits taken from the cases file where rows lack them."""
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"cannot read a saved run from {path}: {error}")
+    split = {c["text"]: c.get("split", "") for c in cases}
+    for variant, saved in summary.items():
+        rows = [r | {"split": r.get("split") or split.get(r["text"], "")} for r in saved["rows"]]
+        tools = [t for t in saved["summary"]["per_tool"] if t != "none"]
+        saved["splits"] = by_split(rows, tools)
+        print(report(variant, saved["summary"]))
+        print("\n".join(split_lines(saved["splits"])))
+    print("\n".join(compare(summary)))
+    return 0
 
 
 def report(name: str, result: dict) -> str:
@@ -136,11 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=0, help="only the first N cases")
     parser.add_argument("--grounding", type=int, default=30, help="whole turns run per variant to check answer grounding")
     parser.add_argument("--out", type=Path, help="also write the per-case rows and summary as JSON here")
+    parser.add_argument("--report", type=Path, metavar="SAVED", help="print the report of a saved --out file again (no model)")
     add_arguments(parser)
     args = parser.parse_args(argv)
     cases = [c for c in read_cases(args.cases) if not args.split or c.get("split") == args.split][: args.limit or None]
     if not cases:
         raise SystemExit(f"no cases with split {args.split!r}")
+    if args.report:
+        return rereport(args.report, read_cases(args.cases))
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if unknown := set(variants) - set(VARIANTS):
         raise SystemExit(f"unknown variants {sorted(unknown)}: use {', '.join(VARIANTS)}")
@@ -166,14 +216,11 @@ def main(argv: list[str] | None = None) -> int:
         assistant.agent = Agent(assistant.backend, assistant.tools, settings=settings, prompt=assistant.backend.prompt,
                                 embedder=assistant.embedder)
         rows = evaluate(assistant, cases, label=variant, grounding=args.grounding)
-        summary[variant] = {"summary": score(rows, assistant.tools.names()), "rows": rows}
+        summary[variant] = {"summary": score(rows, assistant.tools.names()), "splits": by_split(rows, assistant.tools.names()),
+                            "rows": rows}
         print(report(f"{assistant.backend.describe()} [{variant}]", summary[variant]["summary"]))
-    if len(summary) > 1:
-        base = max((v for v in summary if v.startswith("base")), key=lambda v: summary[v]["summary"]["accuracy"], default=None)
-        for variant in summary:
-            if base and variant != base:
-                a, b = summary[variant]["summary"]["accuracy"], summary[base]["summary"]["accuracy"]
-                print(f"{variant} / {base} tool-choice accuracy: {a:.3f} / {b:.3f} = {a / b if b else float('inf'):.2f}x")
+        print("\n".join(split_lines(summary[variant]["splits"])))
+    print("\n".join(compare(summary)))
     if args.out:
         args.out.write_text(json.dumps(summary, indent=2))
     return 0

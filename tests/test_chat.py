@@ -128,6 +128,16 @@ def test_memories_are_fetched_into_the_prompt_before_generation(config, embedder
     assert "Rex" not in "".join(list(assistant.stream("what is my dog called", user_id="bob"))[-1].text)
 
 
+def test_a_memory_of_a_turn_still_in_the_conversation_is_not_fetched_again(config, embedder, clock):
+    """The last turns are in the prompt already; recalling them as memories too pulled the real model off the request."""
+    assistant, backend = make(hash_tuned(config), embedder, clock, " Noted!", " Rex.", " Rex.")
+    assistant.chat("My dog is called Rex", user_id="alice", session_id="s1")
+    assistant.chat("what is my dog called", user_id="alice", session_id="s1")
+    assert "<memory-r>" not in backend.prompts[1] and "User: My dog is called Rex" in backend.prompts[1]
+    assistant.chat("what is my dog called", user_id="alice", session_id="s2")  # a new conversation recalls it
+    assert '<memory-r>' in backend.prompts[2] and 'you said: "My dog is called Rex"' in backend.prompts[2]
+
+
 def test_prefetch_can_be_turned_off(config, embedder, clock):
     assistant, backend = make(hash_tuned(config).with_(memory_prefetch=False), embedder, clock, " Noted!", " ?")
     assistant.chat("My dog is called Rex", user_id="alice")

@@ -10,7 +10,7 @@ from assistant.personas.gate import GateSettings, decide, within_budget
 from assistant.personas.intents import Intent, classify, plain_outputs
 from assistant.personas.ranking import Ranker, RankerWeights, facts, keeps_facts
 from assistant.personas.reply import PersonaSettings, PersonaStage, make_context, time_of_day
-from assistant.personas.rewriter import PersonaRewriter, frames, tidy
+from assistant.personas.rewriter import PersonaRewriter, frames, phrases, tidy
 from assistant.personas.types import Candidate, Group, ParameterSet, Persona, Prosody
 from assistant.types import Call
 from tests.fakes import ScriptedBackend
@@ -158,6 +158,20 @@ def test_the_budget_check():
 
 
 # -- the rewriter -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("plain, opens, closes", [
+    ("Reminder set for 10:30 AM.", ["Noted on the weather desk."], ["Conditions can change fast, so that's a smart call."]),
+    ("But if you're going to Half Moon Bay again, expect rain.", ["Heads up."], ["Layers are your friend today."]),
+])
+def test_choose_mode_offers_the_phrases_of_the_examples_most_like_the_plain_output(plain, opens, closes):
+    from assistant.personas.registry import PersonaRegistry
+    from assistant.personas.types import Context
+
+    forecaster, morning = PersonaRegistry().get("forecaster"), Context(time_of_day="morning")
+    assert phrases(forecaster, "opens", morning, plain) == opens and phrases(forecaster, "closes", morning, plain) == closes
+    everything = phrases(forecaster, "opens", morning, "Paris is the capital of France.")  # no example alike: all of them
+    assert len(everything) == len(phrases(forecaster, "opens", morning)) > 3
+
+
 def test_frames_split_examples_around_their_plain_output():
     first = frames(BUTLER)[0]
     assert (first.opens, first.closes) == ("Good afternoon.", "Anything else I may do for you?")

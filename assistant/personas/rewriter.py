@@ -20,6 +20,7 @@ PROMPTS_FILE = Path(__file__).with_name("prompts.yaml")
 MODES = ("auto", "choose", "frame", "free")
 _TIMES_OF_DAY = ("morning", "afternoon", "evening", "night", "tonight")
 MAX_PART_CHARS = 160  # an opening or a closing
+NEAREST_EXAMPLES = 3  # choose mode: openings and closings come from (at most this many of) the examples most like the plain output
 MAX_REWRITE_CHARS = 400
 MAX_EXAMPLES = 6
 _MARKUP = re.compile(r"<[^>]*>|[\[\]{}|]")
@@ -75,15 +76,33 @@ def _echoes(part: str, *texts: str) -> bool:
     return any(len(words & set(re.findall(r"[a-z']+", t.lower()))) / len(words) >= 0.7 for t in texts if t)
 
 
-def phrases(persona: Persona, part: str, context: Context) -> list[str]:
-    """The persona's openings or closings (`part`: opens | closes) from its examples, minus those for another time of day."""
-    found = []
+_COMMON = frozenset("a an the is are was be to of for in on at and or but it it's i you your my me we that this".split())
+
+
+def _shape(text: str) -> set[str]:
+    """The words of a text with every digit as 0, so "It's 8:30 AM." and "It's 7:45 AM." look alike."""
+    return set(re.findall(r"[a-z0-9']+(?::0)?", re.sub(r"\d+", "0", text.lower()))) - _COMMON
+
+
+def phrases(persona: Persona, part: str, context: Context, plain: str = "") -> list[str]:
+    """The persona's openings or closings (`part`: opens | closes) from its examples, minus those for another time of day.
+
+    With `plain`, only those of the examples most like it (most shared words, digits alike, common words aside), so that
+    an opening written for a clock reading is not offered for a reminder; all of them when no example shares a word.
+    """
+    eligible = []
     for frame in frames(persona):
         text = getattr(frame, part)
         words = set(re.findall(r"[a-z]+", text.lower()))
         if text and not any(t in words and t != context.time_of_day for t in _TIMES_OF_DAY if context.time_of_day):
-            found.append(text)
-    return list(dict.fromkeys(found))
+            eligible.append(frame)
+    if plain:
+        shape = _shape(plain)
+        shared = {id(f): len(shape & _shape(f.plain)) for f in eligible}
+        best = max(shared.values(), default=0)
+        if best:
+            eligible = [f for f in eligible if shared[id(f)] == best][:NEAREST_EXAMPLES]
+    return list(dict.fromkeys(getattr(f, part) for f in eligible))
 
 
 class PersonaRewriter:
@@ -166,13 +185,13 @@ class PersonaRewriter:
 
     def _choose(self, prompt: str, plain: str, query: str, label: str, context: Context, persona: Persona, n: int,
                 closes: bool) -> list[str]:
-        openings = self._best(prompt, [o for o in phrases(persona, "opens", context) if not _echoes(o, query, plain)], n)
+        openings = self._best(prompt, [o for o in phrases(persona, "opens", context, plain) if not _echoes(o, query, plain)], n)
         found: list[str] = []
         for i, opens in enumerate(openings or [""]):
             after = ""
             if closes:
                 suffix = render(prompts()["closes_suffix"], label=label)
-                options = [c for c in phrases(persona, "closes", context) if not _echoes(c, query, plain, opens)]
+                options = [c for c in phrases(persona, "closes", context, plain) if not _echoes(c, query, plain, opens)]
                 best = self._best(f"{prompt} {opens}{suffix}", options, i + 1)
                 after = best[min(i, len(best) - 1)] if best else ""
             text = " ".join(part for part in (opens, plain, after) if part)
