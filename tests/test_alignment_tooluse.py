@@ -113,6 +113,31 @@ def test_gold_trajectories_run_the_real_tools_and_answer_from_their_results(tool
     assert seen == {"calc", "time", "weather", "search", "memory", "remind"}
 
 
+def test_shopping_answers_quote_the_best_match_and_its_price(tools):
+    """The answer's fields come from the tool result (a grammar slot of the same name once shadowed the price)."""
+    from tools.results import result_fields
+
+    decoder, checked = TemplateDecoder(tools, seed=0), 0
+    for metadata in (m for m in expert_metadata() if m.use_case == "shopping"):
+        for _, extra in decoder.write(metadata, 3):
+            fields = result_fields("shop", extra["steps"][0]["result"])
+            assert fields["best"] in extra["answer"] and fields["best_price"] in extra["answer"], extra
+            checked += 1
+    assert checked
+
+
+def test_result_fields_are_not_shadowed_by_grammar_slots():
+    from tools.results import result_fields
+
+    results = {"calc": "2 + 2 = 4", "time": "Tuesday 14 May 2024, 08:30 (UTC)", "weather": "Oslo, Tue 11 Jun: rain, 9 to 13°C",
+               "search": "Oslo: Oslo is the capital of Norway.", "remind": "Reminder set for Tue 14 May 10:30: call mom",
+               "shop": "3 laptops in 2 shops. Best match: Norvik Core 14 at NorthPeak Computers, $1,949.99. More."}
+    names = {name for tool, result in results.items() for name in result_fields(tool, result)} - {"result"}
+    assert {"value", "clock12", "high", "title", "task", "best_price"} <= names
+    # where the user's words and the result's agree (the task, the place, the day asked about), the slot may stand in
+    assert names & set(grammar()["slots"]) <= {"place", "day", "task"}
+
+
 def test_the_decoder_is_seeded(tools):
     metadata = expert_metadata()[1]
     first = [t for t, _ in TemplateDecoder(tools, seed=3).write(metadata, 5)]

@@ -244,6 +244,20 @@ def test_a_factual_turn_makes_no_model_call():
     assert backend.prompts == [] and reply.text == "Because of Rayleigh scattering." and "factual" in reply.gate
 
 
+@pytest.mark.parametrize("answer, shown", [
+    ("The best match is the Norvik Core 14 at NorthPeak Computers for 30.",  # a price in no result: the template wins
+     "The best match is the Norvik Core 14 at NorthPeak Computers, $1,949.99."),
+    ("Under $2000, NorthPeak Computers has the Norvik Core 14 for $1,949.99.",  # every number from the result or the message
+     "Under $2000, NorthPeak Computers has the Norvik Core 14 for $1,949.99."),
+])
+def test_an_agent_answer_with_an_invented_number_loses_to_the_template_over_the_result(answer, shown):
+    result = "76 laptops in 5 shops. Best match: Norvik Core 14 at NorthPeak Computers, $1,949.99. Vireo Store: Atelier, $1,909.99."
+    call = Call("shop", "laptop under $2000", result, 0.0, True, 1)
+    reply = stage(ScriptedBackend()).respond("best laptop under 2000 dollars?", answer=answer, calls=[call], context=context(),
+                                             persona=BUTLER, pinned=False, user_id="ann", tools=ToolRegistry.of([]), ctx=ctx())
+    assert reply.text == shown
+
+
 def test_an_empty_plain_set_gives_the_agent_answer_unchanged():
     backend = ScriptedBackend()
     reply = stage(backend).respond("hm", answer="", calls=[], context=context(), persona=BUTLER, pinned=False, user_id="ann",

@@ -48,7 +48,7 @@ def result_fields(tool: str, result: str) -> dict[str, str]:
     elif tool == "shop":
         match = _BEST.search(result)
         if match:
-            fields.update(best=match["best"], seller=match["seller"], price=match["price"])
+            fields.update(best=match["best"], seller=match["seller"], best_price=match["price"])
     elif tool == "remind":
         match = _REMINDER.match(result)
         if match:

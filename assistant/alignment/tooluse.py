@@ -3,7 +3,7 @@
 The shipped adapter (assistant/adapters/tool-use) was produced, seeded, by:
 
     python -m assistant align run --seed 0
-    python -m assistant align train --seed 0 --epochs 2 --lr 3e-4 --bf16 --out assistant/adapters/tool-use
+    python -m assistant align train --seed 0 --epochs 2 --lr 3e-4 --bf16 --no-resume --out assistant/adapters/tool-use
 
 - metadata: expert-written (use case, skills) pairs from `tooluse.yaml` (only `split: train` pairs);
 - decoder: a seeded template grammar; every instruction carries its gold trajectory, computed by running
@@ -375,7 +375,7 @@ def offline_roles(config: Any, settings: Any) -> Any:
     from assistant.alignment.roles import Roles
     from assistant.chat import Assistant
 
-    base = Assistant(replace(config, adapter=""))
+    base = Assistant(replace(config, adapter="", constrained=True))  # the target: the base model with demonstrations, constrained
     tools = GoldTools(config.data_dir, embedder=base.embedder)
     return Roles(
         encoder=None,

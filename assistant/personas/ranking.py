@@ -32,6 +32,13 @@ class Classifier(Protocol):
         """How much the text sounds like `persona`."""
 
 
+def numbers(text: str) -> set[str]:
+    """The numbers of a text other than clock times, without trailing punctuation, thousands separators or leading zeros
+    ("$1,949.99" -> "1949.99"); clock times are left out because answers rightly say "8:30 PM" for a result's 20:30."""
+    found = (n.rstrip(".,:").replace(",", "") for n in _NUMBER.findall(text))
+    return {n.lstrip("0") or "0" for n in found if ":" not in n}
+
+
 def facts(text: str) -> set[str]:
     """Numbers, times and names in a text: what a rewrite must keep."""
     numbers = {n.rstrip(".,:") for n in _NUMBER.findall(text)}

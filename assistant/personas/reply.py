@@ -16,7 +16,7 @@ from assistant.backends.base import Backend
 from assistant.personas.gate import GateSettings, decide, within_budget
 from assistant.personas.intents import OPEN, Intent, classify, plain_outputs
 from assistant.personas.proactive import Additional, additional_outputs
-from assistant.personas.ranking import Classifier, Ranker, RankerWeights, facts
+from assistant.personas.ranking import Classifier, Ranker, RankerWeights, facts, numbers
 from assistant.personas.rewriter import PersonaRewriter
 from assistant.personas.types import Candidate, Context, Group, Persona, Provenance, Segment
 from assistant.types import Call
@@ -123,7 +123,7 @@ class PersonaStage:
         """The reply for a turn the agent answered with `answer` after `calls`; never raises for bad model output."""
         intent = classify(message, calls, time_class=self.settings.time_class)
         texts = plain_outputs(intent, calls, answer, time_of_day=context.time_of_day, today=today)
-        plain = self._plain(texts, answer, intent, calls, answered)
+        plain = self._plain(texts, answer, intent, calls, answered, message=message)
         notes: list[str] = []
         gate = decide(intent, texts, settings=self.settings.gate, session_seconds=context.session_seconds)
         modified: list[Candidate] = []
@@ -154,11 +154,15 @@ class PersonaStage:
                      tuple(item.query for item, _ in extras))
 
     @staticmethod
-    def _plain(texts: list[str], answer: str, intent: Intent, calls: Sequence[Call], answered: bool) -> list[Candidate]:
+    def _plain(texts: list[str], answer: str, intent: Intent, calls: Sequence[Call], answered: bool, *,
+               message: str = "") -> list[Candidate]:
         """Plain candidates, scored by how many facts of the tool results they carry ("Done." says less than "Reminder set
-        for 10:30 AM."); at equal coverage the agent's own answer is preferred to a template."""
+        for 10:30 AM."); at equal coverage the agent's own answer is preferred to a template, unless it has a number that
+        is in no tool result and not in the message (an invented price or time), when a template over the results wins."""
         tool_ok = all(c.ok for c in calls if c.step > 0)
         agent = " ".join(answer.split())
+        sources = [c.result for c in calls if c.ok] + [message]
+        invented = bool(calls) and not numbers(agent) <= set().union(*(numbers(t) for t in sources))
         wanted = set().union(*(facts(t) for t in texts if t != agent))  # the templates are built from the tool results
         found = []
         used_tools = any(c.step > 0 for c in calls)
@@ -167,7 +171,7 @@ class PersonaStage:
             if not (tool_ok and answered):
                 score = 0.5
             elif text == agent:
-                score = 0.8 + 0.2 * coverage
+                score = 0.7 if invented and len(texts) > 1 else 0.8 + 0.2 * coverage
             else:  # a template: over tool results it is as good as what it carries; without any, a stock reaction ("Hi there!")
                 score = 0.78 + 0.2 * coverage if used_tools else 0.6
             found.append(Candidate(text, Group.PLAIN, nlu_conf=intent.confidence, fulfillment_score=score))

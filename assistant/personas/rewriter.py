@@ -20,6 +20,7 @@ PROMPTS_FILE = Path(__file__).with_name("prompts.yaml")
 MODES = ("auto", "choose", "frame", "free")
 _TIMES_OF_DAY = ("morning", "afternoon", "evening", "night", "tonight")
 MAX_PART_CHARS = 160  # an opening or a closing
+MIN_LIKENESS = 0.2  # choose mode: how alike (Jaccard of words) an example's plain output must be to lend its phrases
 NEAREST_EXAMPLES = 3  # choose mode: openings and closings come from (at most this many of) the examples most like the plain output
 MAX_REWRITE_CHARS = 400
 MAX_EXAMPLES = 6
@@ -98,7 +99,10 @@ def phrases(persona: Persona, part: str, context: Context, plain: str = "") -> l
             eligible.append(frame)
     if plain:
         shape = _shape(plain)
-        shared = {id(f): len(shape & _shape(f.plain)) for f in eligible}
+        # shared words, counted only for examples alike enough (Jaccard >= MIN_LIKENESS): one shared "thanks" does not
+        # make "Thanks for telling me." a model for "I'm doing well, thanks for asking!"
+        shared = {id(f): len(shape & _shape(f.plain)) if len(shape & _shape(f.plain)) >= MIN_LIKENESS * len(shape | _shape(f.plain))
+                  else 0 for f in eligible}
         best = max(shared.values(), default=0)
         if best:
             eligible = [f for f in eligible if shared[id(f)] == best][:NEAREST_EXAMPLES]
