@@ -89,7 +89,7 @@ def phrases(persona: Persona, part: str, context: Context, plain: str = "") -> l
     """The persona's openings or closings (`part`: opens | closes) from its examples, minus those for another time of day.
 
     With `plain`, only those of the examples most like it (most shared words, digits alike, common words aside), so that
-    an opening written for a clock reading is not offered for a reminder; all of them when no example shares a word.
+    an opening written for a clock reading is not offered for a reminder; all of them when no example is alike.
     """
     eligible = []
     for frame in frames(persona):
@@ -101,8 +101,11 @@ def phrases(persona: Persona, part: str, context: Context, plain: str = "") -> l
         shape = _shape(plain)
         # shared words, counted only for examples alike enough (Jaccard >= MIN_LIKENESS): one shared "thanks" does not
         # make "Thanks for telling me." a model for "I'm doing well, thanks for asking!"
-        shared = {id(f): len(shape & _shape(f.plain)) if len(shape & _shape(f.plain)) >= MIN_LIKENESS * len(shape | _shape(f.plain))
-                  else 0 for f in eligible}
+        shared = {}
+        for f in eligible:
+            other = _shape(f.plain)
+            alike = len(shape & other) >= MIN_LIKENESS * len(shape | other)
+            shared[id(f)] = len(shape & other) if alike else 0
         best = max(shared.values(), default=0)
         if best:
             eligible = [f for f in eligible if shared[id(f)] == best][:NEAREST_EXAMPLES]
