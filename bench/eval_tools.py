@@ -112,6 +112,11 @@ def evaluate(assistant, cases: list[dict], *, label: str, grounding: int = 0) ->
     return rows
 
 
+def pct(value: float | None) -> str:
+    """A share as a percentage, or a dash when there was nothing to count."""
+    return "  -  " if value is None else f"{100 * value:5.1f}"
+
+
 def by_split(rows: list[dict], tools: list[str]) -> dict[str, dict]:
     """The same figures for each named split of the cases (e.g. `heldout`: generated from held-out metadata only)."""
     names = sorted({r.get("split", "") for r in rows} - {""})
@@ -119,7 +124,6 @@ def by_split(rows: list[dict], tools: list[str]) -> dict[str, dict]:
 
 
 def split_lines(splits: dict[str, dict]) -> list[str]:
-    pct = lambda v: "  -  " if v is None else f"{100 * v:5.1f}"  # noqa: E731
     return [f"  {name} only: {m['cases']} cases, tool choice {pct(m['accuracy'])}%, call vs answer "
             f"{pct(m['call_vs_answer_accuracy'])}%, query validity {pct(m['query_validity'])}%" for name, m in splits.items()]
 
@@ -159,7 +163,6 @@ def rereport(path: Path, cases: list[dict]) -> int:
 
 def report(name: str, result: dict) -> str:
     """A plain-text table."""
-    pct = lambda v: "  -  " if v is None else f"{100 * v:5.1f}"  # noqa: E731
     lines = [f"== {name}: {result['cases']} cases, {result['seconds_per_case']:.2f} s/case",
              f"tool-choice accuracy {pct(result['accuracy'])}%   call-vs-answer {pct(result['call_vs_answer_accuracy'])}%   "
              f"query validity {pct(result['query_validity'])}%   "
@@ -186,11 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", type=Path, metavar="SAVED", help="print the report of a saved --out file again (no model)")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    cases = [c for c in read_cases(args.cases) if not args.split or c.get("split") == args.split][: args.limit or None]
+    every = read_cases(args.cases)
+    if args.report:
+        return rereport(args.report, every)
+    cases = [c for c in every if not args.split or c.get("split") == args.split][: args.limit or None]
     if not cases:
         raise SystemExit(f"no cases with split {args.split!r}")
-    if args.report:
-        return rereport(args.report, read_cases(args.cases))
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     if unknown := set(variants) - set(VARIANTS):
         raise SystemExit(f"unknown variants {sorted(unknown)}: use {', '.join(VARIANTS)}")
@@ -216,8 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         assistant.agent = Agent(assistant.backend, assistant.tools, settings=settings, prompt=assistant.backend.prompt,
                                 embedder=assistant.embedder)
         rows = evaluate(assistant, cases, label=variant, grounding=args.grounding)
-        summary[variant] = {"summary": score(rows, assistant.tools.names()), "splits": by_split(rows, assistant.tools.names()),
-                            "rows": rows}
+        tools = assistant.tools.names()
+        summary[variant] = {"summary": score(rows, tools), "splits": by_split(rows, tools), "rows": rows}
         print(report(f"{assistant.backend.describe()} [{variant}]", summary[variant]["summary"]))
         print("\n".join(split_lines(summary[variant]["splits"])))
     print("\n".join(compare(summary)))

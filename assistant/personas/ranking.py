@@ -41,13 +41,13 @@ def numbers(text: str) -> set[str]:
 
 def facts(text: str) -> set[str]:
     """Numbers, times and names in a text: what a rewrite must keep."""
-    numbers = {n.rstrip(".,:") for n in _NUMBER.findall(text)}
+    written = {n.rstrip(".,:") for n in _NUMBER.findall(text)}
     names = set()
     for match in _NAME.finditer(text):
         words = [w for w in match[0].split() if w not in _NOT_NAMES]
         if words:
             names.add(" ".join(words))
-    return numbers | names
+    return written | names
 
 
 def keeps_facts(plain: str, rewrite: str) -> bool:
