@@ -23,7 +23,8 @@ from tests.fakes import ScriptedBackend
 from tools.registry import ToolRegistry
 
 EVAL_FILE = Path(__file__).resolve().parent.parent / "bench" / "data" / "tool_eval.jsonl"
-USE_CASES = {"weather", "arithmetic", "time", "reminders", "memory recall", "search", "shopping", "chit-chat", "multi-step"}
+USE_CASES = {"weather", "arithmetic", "time", "reminders", "memory recall", "search", "shopping", "chit-chat", "multi-step",
+             "follow-ups", "recalled plans"}
 
 
 class WordRetriever(BaseRetriever):
@@ -244,3 +245,61 @@ def test_some_samples_show_an_empty_memory_or_a_failed_tool_and_answer_that_hone
     unknown = [s for s in build_samples(records, seed=0) if s["kind"] == "answer_unknown"]
     assert 4 <= len(unknown) <= 20
     assert all(s["prompt"].endswith(f"<memory-r>{NOTHING_REMEMBERED}</memory-r>") and "Rex" not in s["target"] for s in unknown)
+
+
+def memory_records(n: int) -> list[dict]:
+    return [{"instruction": f"What's my dog's name? ({i})", "response": "", "response_source": "strong", "use_case": "memory recall",
+             "extra": {"steps": [{"tool": "memory", "query": "my dog's name", "result": 'On 2 May you said: "My dog is Rex."'}],
+                       "answer": "Your dog is Rex."}} for i in range(n)]
+
+
+def test_some_memory_recalls_show_the_memory_as_the_runtime_prefetch_and_answer_from_it():
+    samples = build_samples(memory_records(40), seed=0)
+    prefetched = [s for s in samples if s["kind"] == "answer" and "<memory>What's my dog's name?" in s["prompt"]]
+    own = [s for s in samples if s["kind"] == "call" and s["target"] == " <memory>my dog's name</memory>"]
+    assert 10 <= len(prefetched) <= 30 and 10 <= len(own) <= 30 and len(prefetched) + len(own) == 40
+    for sample in prefetched:  # as Agent.run writes it: the whole message as the query, the answer given back then
+        message = sample["prompt"].split("User: ")[-1].split("\nAssistant:")[0]
+        assert f"Assistant: <memory>{message}</memory><memory-r>" in sample["prompt"]
+        assert 'On 2 May you said: "My dog is Rex." I answered: "' in sample["prompt"] and sample["target"] == " Your dog is Rex.\n"
+    assert not any(s["kind"] == "call" and s["target"].startswith(" <memory>What's") for s in samples)
+
+
+def test_a_gold_built_on_a_recalled_memory_always_shows_it():
+    record = {"instruction": "Taking Rex out again", "response": "", "response_source": "strong", "use_case": "recalled plans",
+              "extra": {"steps": [], "answer": "The park again?", "recalled": 'On 3 May you said: "Park with Rex." I answered: "Fun!"'}}
+    samples = build_samples([record, *memory_records(5)] * 4, seed=1)
+    plans = [s for s in samples if s["use_case"] == "recalled plans"]
+    assert len(plans) == 4 and all(s["prompt"].endswith(
+        '<memory>Taking Rex out again</memory><memory-r>On 3 May you said: "Park with Rex." I answered: "Fun!"</memory-r>') for s in plans)
+
+
+def test_a_shortened_tool_list_always_has_the_tools_the_gold_calls():
+    import random
+
+    from assistant.alignment.samples import TOOL_ORDER, toolset
+
+    rng = random.Random(0)
+    shown = [toolset({"weather", "remind"}, rng) for _ in range(200)]
+    assert all({"weather", "remind"} <= set(s) and list(s) == [t for t in TOOL_ORDER if t in s] for s in shown)
+    assert len(set(shown)) > 10
+
+
+def test_session_context_in_samples_is_one_or_two_earlier_turns():
+    samples = build_samples(memory_records(60), seed=0)
+    turns = {s["prompt"].count("User: ") - 1 for s in samples}
+    assert turns == {0, 1, 2}
+
+
+def test_own_stream_slots_leave_the_other_draws_as_they_were(monkeypatch):
+    import random
+
+    from assistant.alignment import tooluse
+
+    before = tooluse.draw_slots(random.Random(7))
+    slots = tooluse.grammar()["slots"]
+    own = {name for name, spec in slots.items() if spec.get("own_stream")}
+    assert own and own <= set(before)
+    monkeypatch.setattr(tooluse, "grammar", lambda: {"slots": {k: v for k, v in slots.items() if k not in own}})
+    after = tooluse.draw_slots(random.Random(7))
+    assert after == {k: v for k, v in before.items() if k in after}

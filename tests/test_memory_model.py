@@ -26,12 +26,8 @@ def assistant_for(model_data_dir, backend, minilm, **settings) -> Assistant:
 
 
 @pytest.mark.parametrize("mode", ["latest", "threshold"])
-def test_beibei(model_data_dir, model, minilm, mode, request):
+def test_beibei(model_data_dir, model, minilm, mode):
     """Spec scenario 1: two rows about Beibei; `latest` passes only the 17 Aug row, threshold passes both."""
-    if mode == "latest" and request.node.callspec.params.get("model") == "adapted":
-        # measured with the adapter trained on 2026-12-05: it calls <shop> for "play with a friend" and repeats XX Land;
-        # strict, so the day an adapter gets it right this marker has to go
-        request.applymarker(pytest.mark.xfail(strict=True, reason="the shipped adapter answers with a shop search"))
     assistant = assistant_for(model_data_dir, model, minilm, memory_read_mode=mode)
     user = f"beibei-{mode}-{model.prompt}"
     assistant.memory.delete_all(user)

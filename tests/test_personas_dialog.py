@@ -129,8 +129,6 @@ def test_a_broken_persona_stage_degrades_to_the_plain_answer_with_a_note(tmp_pat
 
 
 @pytest.mark.model
-@pytest.mark.xfail(strict=True, reason="measured: after two turns of context the adapter trained on 2026-12-05 writes "
-                                        "<remind>list</remind> for turn 3 (alone, the same message sets the reminder)")
 def test_the_worked_dialog_with_the_embedded_model(tmp_path, adapted):
     """The product set-up (the adapted model, the trained classifier, real MiniLM); wording is the model's, so structure only."""
     from memory.embeddings import SentenceEmbedder

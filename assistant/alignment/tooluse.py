@@ -8,7 +8,8 @@ The shipped adapter (assistant/adapters/tool-use) was produced, seeded, by:
 - metadata: expert-written (use case, skills) pairs from `tooluse.yaml` (only `split: train` pairs);
 - decoder: a seeded template grammar; every instruction carries its gold trajectory, computed by running
   the real tools (calc, time on a drawn clock, demo weather, the Wikipedia index, reminders in a scratch
-  database; memories are the template's `said`);
+  database; memories are the template's `said`; a template's `recalled` memory is one the runtime fetched
+  before the model ran);
 - rubrics and actions: expert-written per use case; the improver rewrites the wording, keeping the meaning;
 - strong response: the gold trajectory; target response: the embedded base model's first step;
 - judge: programmatic, on the 1-10 scale (right tool and a query that does what the gold's does: 10, right
@@ -88,19 +89,25 @@ def _wiki_titles(topics: tuple[str, ...]) -> list[str]:
 
 
 def draw_slots(rng: random.Random) -> dict[str, str]:
-    """One value for every slot of the grammar."""
+    """One value for every slot of the grammar.
+
+    A slot marked `own_stream` is drawn from a generator seeded by `rng`'s state, which it does not advance: adding
+    such a slot leaves the draws of every other slot, and so the instructions a seeded run wrote before, as they were.
+    """
     values = {}
+    own = random.Random(repr(rng.getstate()))
     for name, spec in grammar()["slots"].items():
+        rng_of = own if spec.get("own_stream") else rng
         if "int" in spec:
             low, high = spec["int"]
-            values[name] = str(rng.randint(low, high))
+            values[name] = str(rng_of.randint(low, high))
         elif "choice" in spec:
-            index = rng.randrange(len(spec["choice"]))
+            index = rng_of.randrange(len(spec["choice"]))
             values[name] = str(spec["choice"][index])
             values.update({companion: str(options[index]) for companion, options in (spec.get("also") or {}).items()})
         else:
             topics = spec["wiki"] if isinstance(spec["wiki"], list) else [spec["wiki"]]
-            title = rng.choice(_wiki_titles(tuple(topics)))
+            title = rng_of.choice(_wiki_titles(tuple(topics)))
             common = not {"People", "Geography"} & set(topics) and title[1:] == title[1:].lower()
             values[name] = title[0].lower() + title[1:] if common else title
     return values
@@ -184,7 +191,12 @@ def gold_trajectory(template: dict, slots: dict[str, str], tools: GoldTools, *, 
         if index == 1:
             fields.update({k: v for k, v in parts.items() if k not in slots})
         steps.append({"tool": tool, "query": query, "result": result})
-    return {"steps": steps, "answer": template["answer"].format(**fields), "clock": now.isoformat()}
+    extra = {"steps": steps, "answer": template["answer"].format(**fields), "clock": now.isoformat()}
+    if template.get("recalled"):  # what the runtime recalled before the model ran, as the memory bank describes it
+        when = now - timedelta(days=rng.randint(1, 14))
+        said, answered = (template["recalled"][k].format(**slots) for k in ("said", "answer"))
+        extra["recalled"] = f'On {when.day} {when:%b} you said: "{said}" I answered: "{answered}"'
+    return extra
 
 
 def render_gold(extra: dict) -> str:
