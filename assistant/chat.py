@@ -123,7 +123,8 @@ class Assistant:
         self.wiki = WikiIndex(self.config.data_dir, self.embedder, chroma_url=self.config.chroma_url)
         self.reminders = Reminders(self.config.data_dir / "reminders.sqlite3")
         weather = Weather(make_weather_provider(self.config.weather.value))
-        search = Search(ChromaRetriever(index=self.wiki))
+        # a search while the index is still being built says so before the tool times out, and the build goes on
+        search = Search(ChromaRetriever(index=self.wiki, wait=max(0.0, min(15.0, self.config.tool_timeout - 5))))
         memory = [self.memory.tool] if self.config.memory_tool else []
         return [calc, current_time, weather.tool, search.tool, *memory, self.reminders.tool, *shop]
 

@@ -105,6 +105,21 @@ def _chat(args: argparse.Namespace) -> int:
 
     assistant = Assistant(from_arguments(args))
     message = args.message.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    status = _reply(assistant, message, args)
+    _finish_search_index(assistant)
+    return status
+
+
+def _finish_search_index(assistant) -> None:
+    """A first search starts building the Wikipedia index in the background; finish it before exiting."""
+    wiki = assistant.wiki
+    if wiki is not None and wiki.building:
+        print("Finishing the Wikipedia index (once, a few minutes) so the next search can use it; "
+              "Ctrl-C stops it and the next run resumes it.", file=sys.stderr)
+        wiki.wait_built()
+
+
+def _reply(assistant, message: str, args: argparse.Namespace) -> int:
     if args.json:
         turn = assistant.chat(message, user_id=args.user)
         print(json.dumps(turn.to_dict(), ensure_ascii=False, indent=2))

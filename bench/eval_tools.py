@@ -212,6 +212,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if model not in assistants:
             assistants[model] = Assistant(config if model == "adapter" else config.with_(adapter=""))
+            if assistants[model].wiki is not None:  # a search during the first build would count as an invalid query
+                assistants[model].wiki.ensure_built()
         assistant = assistants[model]
         if mode == "constrained" and not assistant.backend.can_score:
             print(f"(skipping {variant}: the {assistant.backend.name} backend cannot score)")

@@ -59,6 +59,10 @@ from tools.registry import ToolContext, ToolInputError, ToolRegistry
         ("10**40", "10 ** 40 = 1e+40"),
         ("2 ** -2000", "2 ** (-2000) = 0"),
         ("-0.0", "-0.0 = 0"),
+        ("4 * $3.75", "4 * 3.75 = 15"),
+        ("$142 / 4", "142 / 4 = 35.5"),
+        ("10€ + £2.50", "10 + 2.5 = 12.5"),
+        ("$1,200 * 3", "1200 * 3 = 3600"),
     ],
 )
 def test_calc_exact(query: str, expected: str) -> None:

@@ -32,6 +32,7 @@ _FUNCTION_NAMES = "|".join(sorted(FUNCTIONS, key=len, reverse=True))
 _REWRITES: list[tuple[str, str]] = [
     (r"^(?:please\s+)?(?:what\s+is|what's|whats|how\s+much\s+is|calculate|compute|evaluate|calc|solve)\b", ""),
     (r"\bthe\b", ""),
+    (r"[$€£¥](?=\s*[\d.(])|(?<=\d)\s*[$€£¥]", ""),  # money is arithmetic too: "4 * $3.75", "10€ / 4"
     (r"[×·∗✕]", "*"), (r"÷", "/"), (r"[−–]", "-"), (r"\^", "**"), (r"²", "**2"), (r"³", "**3"),
     (rf"({_NUMBER})\s*(?:%|percent)\s*of\b", "<pct \\1>*"),
     (rf"({_NUMBER})\s*(?:%|percent)(?=\s*(?:$|[)+\-*/]))", "<pct \\1>"),

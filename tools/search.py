@@ -12,6 +12,7 @@ import importlib.util
 import json
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -63,6 +64,10 @@ class WikiIndex:
         self.chroma_url = chroma_url
         self._collection = None
         self._lock = threading.Lock()
+        self._builder: threading.Thread | None = None
+        self._builder_lock = threading.Lock()  # not _lock: that one is held for the whole build
+        self._build_error: BaseException | None = None
+        self._started: tuple[float, int] = (0.0, 0)  # when this process started embedding, and how many were done then
         self.progress: tuple[int, int] = (0, 0)
 
     @property
@@ -83,6 +88,7 @@ class WikiIndex:
             if self.limit:
                 articles = articles[: self.limit]
             done = collection.count()
+            self.progress, self._started = (done, len(articles)), (time.monotonic(), done)
             if done < len(articles):
                 log.info("building the Wikipedia index: %d of %d articles to embed", len(articles) - done, len(articles))
                 with tqdm(total=len(articles), initial=done, desc="Wikipedia index", unit="doc") as bar:
@@ -103,6 +109,53 @@ class WikiIndex:
             self._collection = collection
             return collection
 
+    @property
+    def building(self) -> bool:
+        """True while a background build started by `collection()` is running."""
+        return self._builder is not None and self._builder.is_alive()
+
+    def wait_built(self) -> None:
+        """Block until a background build ends (stopping it is safe: the next build resumes where it stopped)."""
+        if self._builder is not None:
+            self._builder.join()
+
+    def start_building(self) -> threading.Thread:
+        """Build in a daemon thread (once; again after a failure) and return that thread."""
+        with self._builder_lock:
+            if self._builder is None or (not self._builder.is_alive() and self._collection is None):
+                self._build_error = None
+                self._builder = threading.Thread(target=self._build, name="wiki-index", daemon=True)
+                self._builder.start()
+            return self._builder
+
+    def _build(self) -> None:
+        try:
+            self.ensure_built()
+        except BaseException as exc:  # handed to the next caller of collection()
+            self._build_error = exc
+
+    def collection(self, *, wait: float):
+        """The built collection, waiting at most `wait` seconds for a build; while it is not ready, a
+        `ToolInputError` saying how far the build is, so a first search answers at once instead of timing out."""
+        if self._collection is not None:
+            return self._collection
+        self.start_building().join(wait)
+        if self._collection is not None:
+            return self._collection
+        if self._build_error is not None:
+            raise self._build_error
+        raise ToolInputError(f"the encyclopedia is still being indexed{self._progress_note()}; ask again then")
+
+    def _progress_note(self) -> str:
+        done, total = self.progress
+        if not total:
+            return " (a few minutes, once)"
+        since, done_then = self._started
+        elapsed = time.monotonic() - since
+        rate = (done - done_then) / elapsed if elapsed > 0 else 0.0
+        left = f", about {max(1, round((total - done) / rate / 60))} min left" if rate else ""
+        return f" ({done:,} of {total:,} articles{left})"
+
 
 class ChromaRetriever(BaseRetriever):
     """A LangChain retriever over a Chroma collection that stores documents with our own embeddings."""
@@ -110,9 +163,10 @@ class ChromaRetriever(BaseRetriever):
     model_config = ConfigDict(arbitrary_types_allowed=True)
     index: WikiIndex
     k: int = 3
+    wait: float = 15.0  # seconds a first search waits for the index to be built before saying it is not ready
 
     def _get_relevant_documents(self, query: str, *, run_manager: CallbackManagerForRetrieverRun) -> list[Document]:
-        collection = self.index.ensure_built()
+        collection = self.index.collection(wait=self.wait)
         found = collection.query(query_embeddings=[embed_one(self.index.embedder, query)], n_results=self.k)
         return [
             Document(page_content=text, metadata={**(meta or {}), "distance": dist})

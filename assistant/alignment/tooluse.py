@@ -128,7 +128,9 @@ class GoldTools:
                 from memory.embeddings import SentenceEmbedder
 
                 embedder = SentenceEmbedder()
-            retriever = ChromaRetriever(index=WikiIndex(Path(data_dir), embedder))
+            index = WikiIndex(Path(data_dir), embedder)
+            index.ensure_built()  # now, with its progress bar: gold searches must not meet a half-built index
+            retriever = ChromaRetriever(index=index)
         self._scratch = tempfile.TemporaryDirectory(prefix="align-") if scratch is None else None
         scratch_dir = Path(scratch or self._scratch.name)
         self.reminders = Reminders(scratch_dir / "reminders.sqlite3")
